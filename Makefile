@@ -1,0 +1,45 @@
+# CloudSignal: `make run` serves the dashboard and broker; `make test` runs the whole suite.
+# Both set up .venv from the lock files first, and skip what is already done.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+# Any Python 3.12+ will do: python3.13/python3.12/python3 on PATH, then pyenv's versions.
+FIND_PYTHON := for c in $$PYTHON python3.14 python3.13 python3.12 python3 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
+	  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys, venv; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$c; exit 0; fi; \
+	done; echo "No Python 3.12 or newer found (tried python3.13, python3.12, python3 and pyenv). Install one, or set PYTHON=/path/to/python3.12." >&2; exit 1
+
+.PHONY: run test check lint format clean
+
+$(VENV)/bin/python:
+	@py=$$($(FIND_PYTHON)) && echo "Creating $(VENV) with $$py" && $$py -m venv $(VENV)
+	@$(VENV)/bin/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.run-deps: requirements.lock | $(VENV)/bin/python
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	@touch $@
+
+$(VENV)/.dev-deps: requirements-dev.lock | $(VENV)/bin/python
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.lock
+	@touch $@ $(VENV)/.run-deps
+
+run: $(VENV)/.run-deps
+	$(PY) manage.py migrate --noinput
+	exec $(PY) manage.py serve
+
+test: $(VENV)/.dev-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+check: $(VENV)/.dev-deps
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy .
+
+format: $(VENV)/.dev-deps
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+# Regenerate the lock files after changing pyproject.toml (needs uv: pip install uv).
+lock:
+	uv pip compile pyproject.toml --python-version 3.12 --generate-hashes --no-header -o requirements.lock
+	uv pip compile pyproject.toml --extra dev --python-version 3.12 --generate-hashes --no-header -o requirements-dev.lock
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,160 @@
+import re
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models, transaction
+from django.db.models import F
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from clients import credentials
+from clients.revocation import SessionsEnded, announce_changed
+from workspaces.models import Organization, Workspace
+
+models.CharField.register_lookup(Lower)
+
+USERNAME_MAX_LENGTH = 64
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?$")
+USERNAME_HELP = (
+    "Letters, digits and hyphens, up to 64 characters, starting and ending with a letter or digit. "
+    "Lowercase with {type}-{identifier} naming reads best, as in agent-research-01."
+)
+
+validate_username = RegexValidator(
+    USERNAME_PATTERN,
+    message="Use only letters, digits and hyphens (no @, spaces or dots), starting and ending with a "
+    "letter or digit, at most 64 characters.",
+    code="invalid_username",
+)
+
+
+class MqttClientQuerySet(models.QuerySet["MqttClient"]):
+    def in_org(self, organization: Organization) -> "MqttClientQuerySet":
+        return self.filter(organization=organization)
+
+    def by_username(self, organization_id: object, username: str) -> "MqttClientQuerySet":
+        # Usernames are unique regardless of case, so a case-insensitive match is unambiguous; the
+        # lookup uses the same Lower() expression as the unique index.
+        return self.filter(organization_id=organization_id, username__lower=username.lower())
+
+
+class MqttClient(models.Model):
+    """One MQTT credential: `username@organization_id` and an argon2id hash of its password."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="mqtt_clients")
+    # PROTECT: a workspace's clients leave through clients.provisioning.delete_workspace, which also
+    # ends their live sessions; a bare cascade would not.
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="mqtt_clients")
+    username = models.CharField(max_length=USERNAME_MAX_LENGTH, validators=[validate_username])
+    password_hash = models.CharField(max_length=200, editable=False)
+    description = models.CharField(max_length=500, blank=True)
+    enabled = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+    password_changed = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Bumped by every change that must end live sessions; the broker compares it with what a session
+    # logged in with, so a lost hint is still caught by reconciliation.
+    credential_version = models.PositiveIntegerField(default=1)
+    last_connected = models.DateTimeField(null=True, blank=True)
+
+    objects = MqttClientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["username"]
+        constraints = [
+            models.UniqueConstraint(Lower("username"), "organization", name="client_username_unique_in_org"),
+            models.CheckConstraint(
+                condition=models.Q(username__regex=USERNAME_PATTERN.pattern), name="client_username_format"
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "workspace"])]
+
+    def __str__(self) -> str:
+        return self.full_username
+
+    @property
+    def full_username(self) -> str:
+        return f"{self.username}@{self.organization_id}"
+
+    def clean(self) -> None:
+        if self.workspace_id and self.organization_id and self.workspace.organization_id != self.organization_id:
+            raise ValidationError({"workspace": "This workspace belongs to another organization."})
+        if self.username and self.organization_id:
+            clash = MqttClient.objects.by_username(self.organization_id, self.username).exclude(pk=self.pk)
+            if clash.exists():
+                raise ValidationError(
+                    {"username": "A client with this username already exists in this organization."}
+                )
+
+    # Verbs. Each one that changes what a live session may rely on bumps credential_version and
+    # tells the broker after commit; the returned SessionsEnded fills in once the broker answers.
+
+    def set_password(self, password: str) -> SessionsEnded:
+        self.password_hash = credentials.hash_password(password)
+        self.password_changed = timezone.now()
+        return self._save_revoking(["password_hash", "password_changed"])
+
+    def check_password(self, password: str) -> bool:
+        return credentials.verify_password(self.password_hash, password)
+
+    def disable(self) -> SessionsEnded:
+        self.enabled = False
+        return self._save_revoking(["enabled"])
+
+    def enable(self) -> SessionsEnded:
+        self.enabled = True
+        return self._save_revoking(["enabled"])
+
+    def rename(self, username: str) -> SessionsEnded:
+        self.username = username
+        self.full_clean(exclude=["password_hash"])
+        return self._save_revoking(["username"])
+
+    def move_to(self, workspace: Workspace) -> SessionsEnded:
+        self.workspace = workspace
+        return self._save_revoking(["workspace"])
+
+    def update(self, **changes: Any) -> SessionsEnded | None:
+        """Apply several field changes at once; revoke when any of them is revoking."""
+        revoking = {"username", "enabled", "workspace"} & {k for k, v in changes.items() if getattr(self, k) != v}
+        for name, value in changes.items():
+            setattr(self, name, value)
+        fields = [*changes, "updated"]
+        if revoking:
+            return self._save_revoking(fields)
+        self.save(update_fields=fields)
+        return None
+
+    def revoke(self) -> SessionsEnded:
+        """End live sessions without changing anything else (an admin's explicit kick of all)."""
+        return self._save_revoking([])
+
+    def remove(self) -> SessionsEnded:
+        """Delete the credential and end its live sessions."""
+        pk = self.pk
+        with transaction.atomic():
+            super().delete()
+            return announce_changed([pk])
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        # Any deletion of a single client, even one not made through remove(), reaches the broker.
+        pk = self.pk
+        with transaction.atomic():
+            result = super().delete(*args, **kwargs)
+            announce_changed([pk])
+        return result
+
+    def _save_revoking(self, fields: list[str]) -> SessionsEnded:
+        with transaction.atomic():
+            if self.pk is None:
+                self.save()
+            else:
+                self.save(update_fields=[*fields, "updated"])
+                MqttClient.objects.filter(pk=self.pk).update(credential_version=F("credential_version") + 1)
+                self.refresh_from_db(fields=["credential_version"])
+            return announce_changed([self.pk])

@@ -1,0 +1,61 @@
+"""Workflows over several models: the dashboard and the command line share these, line for line."""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from clients import credentials
+from clients.models import MqttClient
+from clients.revocation import SessionsEnded, announce_changed
+from workspaces.models import Organization, Workspace
+
+
+@transaction.atomic
+def create_client(
+    *,
+    organization: Organization,
+    username: str,
+    workspace: Workspace | None = None,
+    password: str | None = None,
+    description: str = "",
+    created_by: AbstractBaseUser | None = None,
+) -> tuple[MqttClient, str]:
+    """A new credential and its plaintext password, which the caller shows once and forgets.
+
+    Raises ValidationError (nothing written) for a bad or duplicate username, a workspace of another
+    organization, or a password an admin chose that is too weak.
+    """
+    if password is None:
+        password = credentials.generate_password()
+    elif problem := credentials.password_problem(password):
+        raise ValidationError({"password": problem})
+    client = MqttClient(
+        organization=organization,
+        workspace=workspace or organization.default_workspace,
+        username=username.strip(),
+        description=description,
+        created_by=created_by,  # type: ignore[misc]
+    )
+    client.full_clean(exclude=["password_hash"])
+    client.password_hash = credentials.hash_password(password)
+    client.save()
+    return client, password
+
+
+def reset_password(client: MqttClient, password: str | None = None) -> tuple[str, SessionsEnded]:
+    """A new password for `client` (generated unless given); its live sessions end."""
+    if password is None:
+        password = credentials.generate_password()
+    elif problem := credentials.password_problem(password):
+        raise ValidationError({"password": problem})
+    ended = client.set_password(password)
+    return password, ended
+
+
+@transaction.atomic
+def delete_workspace(workspace: Workspace) -> SessionsEnded:
+    """Delete a workspace and every client in it, ending their live sessions."""
+    client_ids = list(workspace.mqtt_clients.values_list("pk", flat=True))
+    workspace.mqtt_clients.all().delete()
+    workspace.delete()
+    return announce_changed(client_ids)

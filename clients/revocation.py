@@ -1,0 +1,77 @@
+"""The one channel from the dashboard and the command line to the broker: "these credentials changed".
+
+The database is the truth and this is only a hint. After a change commits we send the changed
+client ids over a unix socket in the data dir; the broker re-reads those rows and ends sessions whose
+row is gone, disabled or of another credential_version, and answers how many it ended. A hint lost
+(broker down, restarting, socket full) is caught by the broker's periodic reconciliation, so the
+sender never waits more than a moment and never fails the admin's change.
+"""
+
+import json
+import logging
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+REPLY_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass
+class SessionsEnded:
+    """How many live sessions the broker ended for a change; None until answered or if unreachable."""
+
+    count: int | None = None
+    broker_reachable: bool = False
+    sent: bool = field(default=False, repr=False)
+
+    def describe(self) -> str:
+        if not self.sent:
+            return ""
+        if not self.broker_reachable:
+            return "The broker is not running; its sessions are checked against this change when it starts."
+        if self.count == 1:
+            return "1 live session was disconnected."
+        return f"{self.count} live sessions were disconnected."
+
+
+def announce_changed(client_ids: Iterable[int]) -> SessionsEnded:
+    """Tell the broker, once the current transaction commits, that these credentials changed."""
+    outcome = SessionsEnded()
+    ids = sorted({int(i) for i in client_ids if i is not None})
+    if ids:
+        transaction.on_commit(lambda: _send({"op": "credentials-changed", "ids": ids}, outcome))
+    return outcome
+
+
+def announce_rules_changed(workspace_ids: Iterable[int]) -> None:
+    """Tell the broker, after commit, to reload the ACL rules of these workspaces."""
+    ids = sorted({int(i) for i in workspace_ids})
+    if ids:
+        transaction.on_commit(lambda: _send({"op": "rules-changed", "workspaces": ids}, SessionsEnded()))
+
+
+def _send(message: dict[str, object], outcome: SessionsEnded) -> None:
+    outcome.sent = True
+    path = str(settings.BROKER_CONTROL_SOCKET)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(REPLY_TIMEOUT_SECONDS)
+            sock.connect(path)
+            sock.sendall(json.dumps(message).encode() + b"\n")
+            reply = b""
+            while not reply.endswith(b"\n"):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+        answer = json.loads(reply or b"{}")
+        outcome.count = int(answer.get("ended", 0))
+        outcome.broker_reachable = True
+    except (OSError, ValueError) as exc:
+        # Not an error for the admin: the change is committed and reconciliation will enforce it.
+        log.info("broker not reached for %s (%s); reconciliation will apply it", message["op"], exc)

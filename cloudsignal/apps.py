@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class CloudSignalConfig(AppConfig):
+    """Installed so that `serve` and `runbroker` are management commands."""
+
+    name = "cloudsignal"
+    verbose_name = "CloudSignal"

@@ -1,0 +1,66 @@
+"""`manage.py serve`: the dashboard on uvicorn (static files through WhiteNoise) and, beside it, the
+broker as a child process. Ctrl-C or SIGTERM stops both."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from typing import Any
+
+import uvicorn
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from cloudsignal.listen import bind_tcp
+
+
+class Command(BaseCommand):
+    help = "Serve the dashboard and run the MQTT broker beside it."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--no-broker", action="store_true", help="Serve the dashboard only.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        sock = bind_tcp(settings.HTTP_HOST, settings.HTTP_PORT, "CLOUDSIGNAL_HTTP_PORT")
+        host, port = sock.getsockname()[:2]
+        broker = None if options["no_broker"] else self._start_broker()
+        config = uvicorn.Config(
+            "cloudsignal.asgi:application",
+            lifespan="off",
+            log_level=settings.LOG_LEVEL.lower(),
+            access_log=False,
+            proxy_headers=settings.HTTPS,
+            server_header=False,
+        )
+        server = uvicorn.Server(config)
+        if broker is not None:
+            # If the broker dies, the whole service stops: a dashboard whose revocations reach
+            # nothing must not look healthy.
+            threading.Thread(target=self._watch_broker, args=(broker, server), daemon=True).start()
+        self.stdout.write(f"CloudSignal dashboard on http://{host}:{port}/", ending="\n")
+        self.stdout.flush()
+        try:
+            server.run(sockets=[sock])
+        finally:
+            if broker is not None and broker.poll() is None:
+                broker.send_signal(signal.SIGTERM)
+                try:
+                    broker.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    broker.kill()
+        if broker is not None and broker.returncode not in (0, -signal.SIGTERM, None) and not server.should_exit:
+            sys.exit(1)
+
+    def _start_broker(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, os.path.join(settings.BASE_DIR, "manage.py"), "runbroker"],
+            # Own process group: Ctrl-C in the terminal reaches serve, which stops the broker in order.
+            start_new_session=True,
+        )
+
+    def _watch_broker(self, broker: subprocess.Popen[bytes], server: uvicorn.Server) -> None:
+        code = broker.wait()
+        if not server.should_exit:
+            self.stderr.write(f"The broker exited (code {code}); stopping the dashboard.")
+            server.should_exit = True

@@ -1,0 +1,188 @@
+"""CloudSignal settings: every knob is an environment variable, documented in .env.example."""
+
+import secrets
+import sys
+import tempfile
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from cloudsignal.env import database_from_url, env_bool, env_int, env_list, env_port, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+if env_str("CLOUDSIGNAL_DATA_DIR"):
+    DATA_DIR = Path(env_str("CLOUDSIGNAL_DATA_DIR")).resolve()
+elif "pytest" in sys.modules:
+    # A test run never touches ./data: it gets a throwaway data dir unless one is given.
+    DATA_DIR = Path(tempfile.mkdtemp(prefix="cloudsignal-test-"))
+else:
+    DATA_DIR = (BASE_DIR / "data").resolve()
+try:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+except OSError as exc:
+    raise ImproperlyConfigured(f"CLOUDSIGNAL_DATA_DIR {DATA_DIR} cannot be created: {exc.strerror}.") from exc
+
+
+def _secret_key() -> str:
+    """SECRET_KEY, or one generated on first start and kept in the data dir (0600)."""
+    if key := env_str("SECRET_KEY"):
+        return key
+    path = DATA_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        key = secrets.token_urlsafe(50)
+        path.touch(mode=0o600)
+        path.write_text(key)
+        return key
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# Ports and hosts shown to users and used by `manage.py serve` / `runbroker`.
+HTTP_HOST = env_str("CLOUDSIGNAL_HTTP_HOST", "127.0.0.1")
+HTTP_PORT = env_port("CLOUDSIGNAL_HTTP_PORT", 8000)
+MQTT_PORT = env_port("CLOUDSIGNAL_MQTT_PORT", 1883)
+MQTTS_PORT = env_port("CLOUDSIGNAL_MQTTS_PORT", 8883)
+WS_PORT = env_port("CLOUDSIGNAL_WS_PORT", 8083)
+MQTT_BIND = env_str("CLOUDSIGNAL_MQTT_BIND", "0.0.0.0")
+PUBLIC_HOST = env_str("CLOUDSIGNAL_PUBLIC_HOST", "localhost")
+TLS_CERT = env_str("CLOUDSIGNAL_TLS_CERT")
+TLS_KEY = env_str("CLOUDSIGNAL_TLS_KEY")
+MQTT_MAX_PACKET_SIZE = env_int("CLOUDSIGNAL_MQTT_MAX_PACKET_SIZE", 1024 * 1024, minimum=1024, maximum=268435455)
+# The broker listens here for "these credentials changed" hints from web and CLI processes.
+BROKER_CONTROL_SOCKET = Path(env_str("CLOUDSIGNAL_BROKER_SOCKET") or DATA_DIR / "broker.sock")
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "cloudsignal",
+    "workspaces",
+    "clients",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "workspaces.middleware.FirstRunMiddleware",
+    "workspaces.middleware.CurrentOrganizationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "cloudsignal.urls"
+ASGI_APPLICATION = "cloudsignal.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "workspaces.context_processors.organization",
+            ],
+        },
+    },
+]
+
+_database_url = env_str("DATABASE_URL")
+DATABASES = {
+    "default": database_from_url("DATABASE_URL", _database_url)
+    if _database_url
+    else {"ENGINE": "django.db.backends.sqlite3", "NAME": DATA_DIR / "cloudsignal.sqlite3"}
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the broker process read while the dashboard writes; IMMEDIATE avoids
+    # "database is locked" on upgrades from read to write inside a transaction.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "auth.User"
+AUTHENTICATION_BACKENDS = ["workspaces.backends.EmailBackend"]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "clients:list"
+LOGOUT_REDIRECT_URL = "login"
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # No manifest: pages render without a collectstatic step, so a fresh clone serves at once.
+    # Vendored files carry their version in their name; our own two files are small.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# WhiteNoise serves straight from static/ (and app dirs), collected or not.
+WHITENOISE_USE_FINDERS = True
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Behind TLS (a reverse proxy), set CLOUDSIGNAL_HTTPS=true: secure cookies, HSTS and redirects.
+HTTPS = env_bool("CLOUDSIGNAL_HTTPS", False)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_HSTS_SECONDS = env_int("CLOUDSIGNAL_HSTS_SECONDS", 31536000 if HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}.")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # amqtt logs every packet at INFO; keep ours readable.
+        "amqtt": {"level": "WARNING"},
+        "transitions": {"level": "WARNING"},
+    },
+}

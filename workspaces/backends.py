@@ -1,0 +1,26 @@
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import AbstractBaseUser
+from django.http import HttpRequest
+
+
+class EmailBackend(ModelBackend):
+    """Sign in with email and password (the form's "username" field carries the email)."""
+
+    def authenticate(
+        self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
+    ) -> AbstractBaseUser | None:
+        email = kwargs.get("email") or username
+        if not email or password is None:
+            return None
+        User = get_user_model()
+        user = User.objects.filter(email__iexact=email.strip()).order_by("pk").first()
+        if user is None:
+            # Same cost as a wrong password, so timing does not reveal which emails have accounts.
+            User().set_password(password)
+            return None
+        if user.check_password(password) and self.user_can_authenticate(user):
+            return user
+        return None

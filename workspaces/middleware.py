@@ -1,0 +1,56 @@
+from collections.abc import Callable
+
+from django.contrib.auth import get_user_model, logout
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from workspaces.models import Membership
+
+SESSION_ORGANIZATION_KEY = "organization_id"
+
+
+class FirstRunMiddleware:
+    """While no user exists, every page leads to the setup page."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.set_up = False
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not self.set_up:
+            # Cached once true: users are never all deleted from a running install.
+            self.set_up = get_user_model().objects.exists()
+        if not self.set_up and not _is_exempt(request.path, reverse("setup")):
+            return redirect("setup")
+        return self.get_response(request)
+
+
+def _is_exempt(path: str, setup_path: str) -> bool:
+    return path == setup_path or path.startswith("/static/") or path == "/healthz"
+
+
+class CurrentOrganizationMiddleware:
+    """Sets request.organization and request.membership: the organization the dashboard works in."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            memberships = list(Membership.objects.for_user(user).order_by("organization__name"))
+            if not memberships:
+                # A user with no organization has nothing to see; signing out avoids a dead end.
+                logout(request)
+                return redirect("login")
+            wanted = request.session.get(SESSION_ORGANIZATION_KEY)
+            membership = next((m for m in memberships if str(m.organization_id) == wanted), memberships[0])
+            request.membership = membership  # type: ignore[attr-defined]
+            request.organization = membership.organization  # type: ignore[attr-defined]
+            request.memberships = memberships  # type: ignore[attr-defined]
+        return self.get_response(request)
+
+
+def switch_url() -> str:
+    return reverse("switch-organization")

@@ -1,0 +1,6 @@
+from django.urls import path
+
+app_name = "workspaces"
+
+# The dashboard's workspace and settings pages are added here.
+urlpatterns: list = []
