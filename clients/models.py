@@ -1,4 +1,6 @@
 import re
+import uuid
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -158,3 +160,59 @@ class MqttClient(models.Model):
                 MqttClient.objects.filter(pk=self.pk).update(credential_version=F("credential_version") + 1)
                 self.refresh_from_db(fields=["credential_version"])
             return announce_changed([self.pk])
+
+
+# Presence: written by the broker, read by the dashboard.
+
+# A broker that has not beaten for this long is gone (crashed or killed): its sessions are not shown.
+BROKER_HEARTBEAT_SECONDS = 2
+BROKER_STALE_AFTER_SECONDS = 10
+
+
+class BrokerNode(models.Model):
+    """One running broker process. Its sessions count as live only while its heartbeat is fresh."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    started = models.DateTimeField(default=timezone.now)
+    heartbeat = models.DateTimeField(default=timezone.now)
+    pid = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"broker {self.pid} since {self.started:%Y-%m-%d %H:%M:%S}"
+
+
+class LiveSessionQuerySet(models.QuerySet["LiveSession"]):
+    def alive(self) -> "LiveSessionQuerySet":
+        cutoff = timezone.now() - timedelta(seconds=BROKER_STALE_AFTER_SECONDS)
+        return self.filter(node__heartbeat__gte=cutoff)
+
+    def in_org(self, organization: Organization) -> "LiveSessionQuerySet":
+        return self.filter(client__organization=organization)
+
+
+class LiveSession(models.Model):
+    """An MQTT connection the broker holds right now for a credential."""
+
+    class Listener(models.TextChoices):
+        MQTT = "mqtt", "MQTT"
+        MQTTS = "mqtts", "MQTT over TLS"
+        WS = "ws", "WebSocket"
+
+    node = models.ForeignKey(BrokerNode, on_delete=models.CASCADE, related_name="sessions")
+    client = models.ForeignKey(MqttClient, on_delete=models.CASCADE, related_name="live_sessions")
+    # The client id the device sent in CONNECT (not namespaced).
+    mqtt_client_id = models.CharField(max_length=256)
+    remote_address = models.CharField(max_length=100, blank=True)
+    listener = models.CharField(max_length=10, choices=Listener.choices, default=Listener.MQTT)
+    connected_since = models.DateTimeField(default=timezone.now)
+
+    objects = LiveSessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-connected_since"]
+        constraints = [
+            models.UniqueConstraint(fields=["node", "client", "mqtt_client_id"], name="one_row_per_live_session")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mqtt_client_id} ({self.remote_address})"
