@@ -55,6 +55,13 @@ def announce_rules_changed(workspace_ids: Iterable[int]) -> None:
         transaction.on_commit(lambda: _send({"op": "rules-changed", "workspaces": ids}, SessionsEnded()))
 
 
+def disconnect_session(live_session_id: int) -> SessionsEnded:
+    """Ask the broker to drop one live session now (a plain kick: the device may reconnect)."""
+    outcome = SessionsEnded()
+    _send({"op": "disconnect-session", "session": int(live_session_id)}, outcome)
+    return outcome
+
+
 def _send(message: dict[str, object], outcome: SessionsEnded) -> None:
     outcome.sent = True
     path = str(settings.BROKER_CONTROL_SOCKET)
