@@ -40,7 +40,10 @@ def generate_password(length: int = GENERATED_LENGTH) -> str:
 def password_problem(password: str) -> str | None:
     """Why an admin's own password is refused, or None when it is acceptable."""
     if len(password) < MIN_OWN_PASSWORD_LENGTH:
-        return f"Use at least {MIN_OWN_PASSWORD_LENGTH} characters (a generated password has {GENERATED_LENGTH})."
+        return (
+            f"Use at least {MIN_OWN_PASSWORD_LENGTH} characters "
+            f"(a generated password has {GENERATED_LENGTH})."
+        )
     if len(password) > MAX_PASSWORD_LENGTH:
         return f"Use at most {MAX_PASSWORD_LENGTH} characters."
     if not password.isascii() or not password.isprintable() or password != password.strip():

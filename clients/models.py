@@ -84,7 +84,11 @@ class MqttClient(models.Model):
         return f"{self.username}@{self.organization_id}"
 
     def clean(self) -> None:
-        if self.workspace_id and self.organization_id and self.workspace.organization_id != self.organization_id:
+        if (
+            self.workspace_id
+            and self.organization_id
+            and self.workspace.organization_id != self.organization_id
+        ):
             raise ValidationError({"workspace": "This workspace belongs to another organization."})
         if self.username and self.organization_id:
             clash = MqttClient.objects.by_username(self.organization_id, self.username).exclude(pk=self.pk)
@@ -123,7 +127,9 @@ class MqttClient(models.Model):
 
     def update(self, **changes: Any) -> SessionsEnded | None:
         """Apply several field changes at once; revoke when any of them is revoking."""
-        revoking = {"username", "enabled", "workspace"} & {k for k, v in changes.items() if getattr(self, k) != v}
+        revoking = {"username", "enabled", "workspace"} & {
+            k for k, v in changes.items() if getattr(self, k) != v
+        }
         for name, value in changes.items():
             setattr(self, name, value)
         fields = [*changes, "updated"]
@@ -211,7 +217,9 @@ class LiveSession(models.Model):
     class Meta:
         ordering = ["-connected_since"]
         constraints = [
-            models.UniqueConstraint(fields=["node", "client", "mqtt_client_id"], name="one_row_per_live_session")
+            models.UniqueConstraint(
+                fields=["node", "client", "mqtt_client_id"], name="one_row_per_live_session"
+            )
         ]
 
     def __str__(self) -> str:

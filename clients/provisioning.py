@@ -1,6 +1,6 @@
 """Workflows over several models: the dashboard and the command line share these, line for line."""
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -18,7 +18,7 @@ def create_client(
     workspace: Workspace | None = None,
     password: str | None = None,
     description: str = "",
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
 ) -> tuple[MqttClient, str]:
     """A new credential and its plaintext password, which the caller shows once and forgets.
 
@@ -34,7 +34,7 @@ def create_client(
         workspace=workspace or organization.default_workspace,
         username=username.strip(),
         description=description,
-        created_by=created_by,  # type: ignore[misc]
+        created_by=created_by,
     )
     client.full_clean(exclude=["password_hash"])
     client.password_hash = credentials.hash_password(password)

@@ -71,9 +71,12 @@ def database_from_url(name: str, url: str) -> dict[str, object]:
             "CONN_HEALTH_CHECKS": True,
         }
     if parsed.scheme == "sqlite":
-        path = unquote(parsed.path)
-        if not path or path == "/":
-            raise ImproperlyConfigured(f"{name} needs a file path, as in sqlite:////var/lib/cloudsignal/db.sqlite3")
+        # sqlite:////abs/path.db is absolute, sqlite:///rel.db relative (as dj-database-url reads them).
+        path = unquote(parsed.path)[1:]
+        if not path:
+            raise ImproperlyConfigured(
+                f"{name} needs a file path, as in sqlite:////var/lib/cloudsignal/db.sqlite3"
+            )
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": path}
     raise ImproperlyConfigured(
         f"{name} must start with postgres:// or sqlite:///, not {url.split(':', 1)[0]!r}."

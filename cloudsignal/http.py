@@ -9,7 +9,7 @@ from workspaces.models import Membership, Organization
 
 
 class AuthedRequest(HttpRequest):
-    user: User  # type: ignore[assignment]
+    user: User
     htmx: HtmxDetails
     organization: Organization
     membership: Membership

@@ -17,7 +17,8 @@ def bind_tcp(host: str, port: int, variable: str) -> socket.socket:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
             raise CommandError(
-                f"Port {port} on {host} is already in use. Stop what holds it, or set {variable} to another port."
+                f"Port {port} on {host} is already in use. "
+                f"Stop what holds it, or set {variable} to another port."
             ) from None
         raise CommandError(f"Cannot listen on {host}:{port} ({variable}): {exc.strerror}.") from None
     sock.listen(512)

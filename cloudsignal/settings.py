@@ -53,7 +53,9 @@ MQTT_BIND = env_str("CLOUDSIGNAL_MQTT_BIND", "0.0.0.0")
 PUBLIC_HOST = env_str("CLOUDSIGNAL_PUBLIC_HOST", "localhost")
 TLS_CERT = env_str("CLOUDSIGNAL_TLS_CERT")
 TLS_KEY = env_str("CLOUDSIGNAL_TLS_KEY")
-MQTT_MAX_PACKET_SIZE = env_int("CLOUDSIGNAL_MQTT_MAX_PACKET_SIZE", 1024 * 1024, minimum=1024, maximum=268435455)
+MQTT_MAX_PACKET_SIZE = env_int(
+    "CLOUDSIGNAL_MQTT_MAX_PACKET_SIZE", 1024 * 1024, minimum=1024, maximum=268435455
+)
 # The broker listens here for "these credentials changed" hints from web and CLI processes.
 BROKER_CONTROL_SOCKET = Path(env_str("CLOUDSIGNAL_BROKER_SOCKET") or DATA_DIR / "broker.sock")
 
@@ -175,7 +177,9 @@ if HTTPS:
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-    raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}.")
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}."
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -10,7 +10,9 @@ urlpatterns = [
     path("setup/", workspace_views.setup, name="setup"),
     path(
         "login/",
-        auth_views.LoginView.as_view(template_name="registration/login.html", authentication_form=EmailLoginForm),
+        auth_views.LoginView.as_view(
+            template_name="registration/login.html", authentication_form=EmailLoginForm
+        ),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

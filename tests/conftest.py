@@ -16,7 +16,7 @@ PASSWORD = "owner-password-123"
 
 @pytest.fixture
 def owner(db: None) -> User:
-    return find_or_create_user("owner@a.example", PASSWORD)  # type: ignore[return-value]
+    return find_or_create_user("owner@a.example", PASSWORD)
 
 
 @pytest.fixture
@@ -28,19 +28,19 @@ def org(owner: User) -> Organization:
 def viewer(org: Organization) -> User:
     user = find_or_create_user("viewer@a.example", PASSWORD)
     Membership.objects.create(user=user, organization=org, role=Membership.Role.VIEWER)
-    return user  # type: ignore[return-value]
+    return user
 
 
 @pytest.fixture
 def admin_user(org: Organization) -> User:
     user = find_or_create_user("admin@a.example", PASSWORD)
     Membership.objects.create(user=user, organization=org, role=Membership.Role.ADMIN)
-    return user  # type: ignore[return-value]
+    return user
 
 
 @pytest.fixture
 def outsider(db: None) -> User:
-    return find_or_create_user("outsider@b.example", PASSWORD)  # type: ignore[return-value]
+    return find_or_create_user("outsider@b.example", PASSWORD)
 
 
 @pytest.fixture

@@ -4,30 +4,26 @@ Objects of another organization are 404, never 403: an outsider must not learn t
 Members without change rights get 403 on every change.
 """
 
-from typing import TypeVar
-
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
 
 from workspaces.models import Membership, Organization
 
-M = TypeVar("M", bound=Model)
-
 
 def organization_of(request: HttpRequest) -> Organization:
-    return request.organization  # type: ignore[attr-defined,no-any-return]
+    return request.organization  # type: ignore[attr-defined]
 
 
 def membership_of(request: HttpRequest) -> Membership:
-    return request.membership  # type: ignore[attr-defined,no-any-return]
+    return request.membership  # type: ignore[attr-defined]
 
 
-def get_in_org(request: HttpRequest, queryset: QuerySet[M], **lookup: object) -> M:
+def get_in_org[M: Model](request: HttpRequest, queryset: QuerySet[M], **lookup: object) -> M:
     """The object matching `lookup` inside the request's organization, or 404."""
     try:
         return queryset.filter(organization=organization_of(request)).get(**lookup)
-    except (queryset.model.DoesNotExist, ValueError, TypeError):
+    except (ObjectDoesNotExist, ValueError, TypeError):
         raise Http404("Not found.") from None
 
 

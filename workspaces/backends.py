@@ -1,21 +1,23 @@
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 
 
 class EmailBackend(ModelBackend):
-    """Sign in with email and password (the form's "username" field carries the email)."""
+    """Sign in with email and password (the login form's "username" field carries the email)."""
 
     def authenticate(
-        self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
-    ) -> AbstractBaseUser | None:
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> User | None:
         email = kwargs.get("email") or username
         if not email or password is None:
             return None
-        User = get_user_model()
         user = User.objects.filter(email__iexact=email.strip()).order_by("pk").first()
         if user is None:
             # Same cost as a wrong password, so timing does not reveal which emails have accounts.

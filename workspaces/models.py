@@ -7,7 +7,9 @@ from django.db.models.functions import Lower
 
 class Organization(models.Model):
     # The UUID is the Organization ID users see and type after the `@` of every MQTT username.
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, verbose_name="Organization ID")
+    id = models.UUIDField(
+        primary_key=True, default=uuid.uuid4, editable=False, verbose_name="Organization ID"
+    )
     name = models.CharField(max_length=100)
     created = models.DateTimeField(auto_now_add=True)
 
@@ -41,7 +43,9 @@ class Membership(models.Model):
     objects = MembershipQuerySet.as_manager()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "organization"], name="one_membership_per_org")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization"], name="one_membership_per_org")
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} in {self.organization} ({self.role})"
@@ -75,7 +79,9 @@ class Workspace(models.Model):
             # At most one default per organization here; "at least one" holds because the default is
             # made with its organization and delete() refuses it.
             models.UniqueConstraint(
-                fields=["organization"], condition=models.Q(is_default=True), name="one_default_workspace_per_org"
+                fields=["organization"],
+                condition=models.Q(is_default=True),
+                name="one_default_workspace_per_org",
             ),
         ]
 

@@ -1,7 +1,6 @@
 """Making organizations: the first-run setup, the command line and tests all come through here."""
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from workspaces.models import Membership, Organization, Workspace
@@ -10,7 +9,7 @@ DEFAULT_WORKSPACE_NAME = "Default"
 
 
 @transaction.atomic
-def create_organization(*, owner: AbstractBaseUser, name: str) -> Organization:
+def create_organization(*, owner: User, name: str) -> Organization:
     """An organization with its default workspace, and `owner` as its owner."""
     organization = Organization.objects.create(name=name.strip())
     Workspace.objects.create(organization=organization, name=DEFAULT_WORKSPACE_NAME, is_default=True)
@@ -18,10 +17,9 @@ def create_organization(*, owner: AbstractBaseUser, name: str) -> Organization:
     return organization
 
 
-def find_or_create_user(email: str, password: str | None = None) -> AbstractBaseUser:
+def find_or_create_user(email: str, password: str | None = None) -> User:
     """Users sign in with their email; the Django username is the normalised email."""
     email = email.strip().lower()
-    User = get_user_model()
     user = User.objects.filter(email__iexact=email).first()
     if user is None:
         user = User.objects.create_user(username=email, email=email, password=password)

@@ -1,5 +1,3 @@
-from django.urls import path
-
 app_name = "workspaces"
 
 # The dashboard's workspace and settings pages are added here.

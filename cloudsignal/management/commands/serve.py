@@ -49,7 +49,11 @@ class Command(BaseCommand):
                     broker.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     broker.kill()
-        if broker is not None and broker.returncode not in (0, -signal.SIGTERM, None) and not server.should_exit:
+        if (
+            broker is not None
+            and broker.returncode not in (0, -signal.SIGTERM, None)
+            and not server.should_exit
+        ):
             sys.exit(1)
 
     def _start_broker(self) -> subprocess.Popen[bytes]:
