@@ -224,3 +224,58 @@ class LiveSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.mqtt_client_id} ({self.remote_address})"
+
+
+# ACL rules: stored here, validated and compiled by clients.acl (which imports this module lazily).
+
+from clients import acl  # noqa: E402
+
+
+class AclRuleQuerySet(models.QuerySet["AclRule"]):
+    def in_workspace(self, workspace: Workspace) -> "AclRuleQuerySet":
+        return self.filter(workspace=workspace).order_by("position", "pk")
+
+
+class AclRule(models.Model):
+    """One line of a workspace's ordered ACL: who may (or may not) publish or subscribe where.
+
+    `client` is a username, a username prefix ending in `*`, or `*`; it is text, not a foreign key,
+    so a rule may name a client that does not exist yet (policy as code) and survives its deletion.
+    """
+
+    class Action(models.TextChoices):
+        PUBLISH = "publish", "Publish"
+        SUBSCRIBE = "subscribe", "Subscribe"
+        ALL = "all", "Publish and subscribe"
+
+    class Permission(models.TextChoices):
+        ALLOW = "allow", "Allow"
+        DENY = "deny", "Deny"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="acl_rules")
+    position = models.PositiveIntegerField(default=0)
+    client = models.CharField(max_length=USERNAME_MAX_LENGTH + 1, default="*")
+    action = models.CharField(max_length=10, choices=Action.choices, default=Action.ALL)
+    topic = models.TextField()
+    permission = models.CharField(max_length=5, choices=Permission.choices, default=Permission.ALLOW)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = AclRuleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["workspace", "position", "pk"]
+        indexes = [models.Index(fields=["workspace", "position"])]
+
+    def __str__(self) -> str:
+        return self.spec().describe()
+
+    def spec(self) -> acl.RuleSpec:
+        return acl.RuleSpec(
+            client=self.client, action=self.action, topic=self.topic, permission=self.permission, id=self.pk
+        )
+
+    def clean(self) -> None:
+        problems = self.spec().problems()
+        if problems:
+            raise ValidationError(problems)

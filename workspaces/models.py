@@ -69,6 +69,11 @@ class Workspace(models.Model):
     name = models.CharField(max_length=64)
     is_default = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
+    # What the ACL decides when none of the workspace's rules applies (clients.acl). New workspaces
+    # allow, so a first connection just works.
+    default_permission = models.CharField(
+        max_length=5, choices=[("allow", "Allow"), ("deny", "Deny")], default="allow"
+    )
 
     objects = WorkspaceQuerySet.as_manager()
 

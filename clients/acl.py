@@ -1,0 +1,381 @@
+"""ACL rules: validate them, compile a workspace's rules into a Policy, and decide with it.
+
+A workspace holds an ordered list of rules. Each rule names who (one username, a username prefix
+ending in `*` such as `agent-*`, or `*` for every client of the workspace), an action (publish,
+subscribe or all), an MQTT topic filter and a permission. The first rule that applies decides; when
+none applies the workspace's default does.
+
+What "applies" means:
+
+- Publish: the rule's filter matches the topic, exactly as an MQTT subscription would match it
+  (`+` one level, `#` the rest including the parent, wildcards at the first level never match
+  topics starting with `$`).
+- Subscribe (the topic is the filter the device sent): an allow rule applies only when it covers
+  the whole filter, every topic the filter could match also matches the rule; a deny rule applies
+  as soon as the two could share a single topic. So `allow sensors/#` grants `sensors/+/temp` but
+  not `#`, and `deny sensors/secret` refuses `sensors/+`. When in doubt a subscription is refused
+  rather than allowed to receive something a rule denies. A filter without wildcards is one topic,
+  so the broker may call check(action="subscribe") with the concrete topic of a message it is about
+  to deliver, and the answer is what a publish check of that topic would say for the subscriber.
+
+Placeholders: `${username}` and `${clientid}` may stand as whole levels of a rule's topic and are
+replaced by the checking client's values, which are compared as one literal level. A value that
+cannot be one topic level (empty, or containing `/`, `+`, `#` or NUL) makes every rule that uses it
+inapplicable to that client: it can never widen a rule (a client id `#` matches nothing, not
+everything), and later rules or the default decide instead.
+
+This module does no database work per check: load_policies() reads a workspace's rules once and the
+broker keeps the Policy until it hears that the rules changed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Final, Literal
+
+PUBLISH: Final = "publish"
+SUBSCRIBE: Final = "subscribe"
+ALL: Final = "all"
+ACTIONS: Final = (PUBLISH, SUBSCRIBE, ALL)
+ALLOW: Final = "allow"
+DENY: Final = "deny"
+PERMISSIONS: Final = (ALLOW, DENY)
+
+Action = Literal["publish", "subscribe", "all"]
+Permission = Literal["allow", "deny"]
+
+MAX_TOPIC_BYTES: Final = 65_535
+USERNAME_PLACEHOLDER: Final = "${username}"
+CLIENTID_PLACEHOLDER: Final = "${clientid}"
+PLACEHOLDERS: Final = (USERNAME_PLACEHOLDER, CLIENTID_PLACEHOLDER)
+
+# Who a rule is for: "*", a username, or a username prefix followed by "*". The username part
+# follows clients.models.USERNAME_PATTERN; a prefix may end in a hyphen ("agent-*").
+_CLIENT_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?$")
+_CLIENT_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}\*$")
+
+# Cached decisions per policy; a device usually publishes to a handful of topics, so this is small
+# in practice, and clearing it when full keeps memory bounded against a device cycling topics.
+_DECISION_CACHE_SIZE: Final = 8192
+
+
+# Validation. Each returns why the input is invalid, or None.
+
+
+def validate_filter(topic: str) -> str | None:
+    """Why `topic` is not a valid MQTT topic filter (as a device would send), or None."""
+    if topic == "":
+        return "A topic filter cannot be empty."
+    if "\x00" in topic:
+        return "A topic filter cannot contain the NUL character (U+0000)."
+    try:
+        size = len(topic.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "A topic filter must be valid UTF-8 text."
+    if size > MAX_TOPIC_BYTES:
+        return f"A topic filter can be at most 65,535 bytes in UTF-8; this one is {size:,} bytes."
+    levels = topic.split("/")
+    for index, level in enumerate(levels):
+        if "#" in level and (level != "#" or index != len(levels) - 1):
+            return "'#' must be the last level and stand alone, as in sensors/#."
+        if "+" in level and level != "+":
+            return "'+' must stand alone as a whole level, as in sensors/+/temperature."
+    return None
+
+
+def validate_topic_name(topic: str) -> str | None:
+    """Why `topic` is not a valid topic to publish to (a filter without wildcards), or None."""
+    if problem := validate_filter(topic):
+        return problem.replace("topic filter", "topic")
+    if "+" in topic or "#" in topic:
+        return "A publish goes to one topic: the wildcards + and # are only for subscriptions."
+    return None
+
+
+def validate_rule_topic(topic: str) -> str | None:
+    """Why `topic` cannot be a rule's filter, or None: a valid filter whose placeholders are whole levels."""
+    if problem := validate_filter(topic):
+        return problem
+    for level in topic.split("/"):
+        if level in PLACEHOLDERS:
+            continue
+        if "${" in level:
+            return (
+                "Only ${username} and ${clientid} can be used, each as a whole level, "
+                "as in devices/${clientid}/#."
+            )
+    return None
+
+
+def validate_client(client: str) -> str | None:
+    """Why `client` cannot name who a rule is for, or None."""
+    if client == "*" or _CLIENT_NAME.match(client) or _CLIENT_PREFIX.match(client):
+        return None
+    if client == "":
+        return "Name a client: a username, a prefix ending in * (such as agent-*), or * for all clients."
+    if "*" in client[:-1]:
+        return "A * may only end the pattern, as in agent-*; use * alone for all clients."
+    return (
+        "Use a username (letters, digits and hyphens, at most 64 characters), a prefix ending in * "
+        "(such as agent-*), or * for all clients."
+    )
+
+
+# Matching MQTT filters. Levels are tuples of strings; "+" and "#" are wildcards.
+
+
+def _covers(rule: Sequence[str], filt: Sequence[str]) -> bool:
+    """Every topic `filt` matches is matched by `rule` (for a plain topic: `rule` matches it)."""
+    if filt and rule and _dollar_mismatch(rule[0], filt[0]):
+        return False
+    n = len(filt)
+    for i, r in enumerate(rule):
+        if r == "#":
+            return True  # covers whatever remains, including nothing (sport/# matches sport)
+        if i == n:
+            return False
+        f = filt[i]
+        if f == "#":
+            return False  # filt reaches deeper or shallower topics the rule cannot
+        if r == "+":
+            continue
+        if f == "+" or f != r:
+            return False
+    return n == len(rule)
+
+
+def _overlaps(rule: Sequence[str], filt: Sequence[str]) -> bool:
+    """Some topic is matched by both `rule` and `filt`."""
+    if filt and rule and (_dollar_mismatch(rule[0], filt[0]) or _dollar_mismatch(filt[0], rule[0])):
+        return False
+    for i in range(max(len(rule), len(filt))):
+        r = rule[i] if i < len(rule) else None
+        f = filt[i] if i < len(filt) else None
+        if r == "#" or f == "#":
+            return True
+        if r is None or f is None:
+            return False
+        if r != "+" and f != "+" and r != f:
+            return False
+    return True
+
+
+def _dollar_mismatch(wild: str, literal: str) -> bool:
+    # A wildcard at the first level never matches a topic that starts with "$" (MQTT 4.7.2).
+    return wild in ("+", "#") and literal.startswith("$")
+
+
+# The compiled policy.
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str  # e.g. 'rule 3: deny publish "sensors/#" for agent-*' or 'workspace default: allow'
+    rule_id: int | None
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """One rule as written: the import format, and what compile_policy() takes."""
+
+    client: str
+    action: str
+    topic: str
+    permission: str
+    id: int | None = None
+
+    def problems(self) -> dict[str, str]:
+        """Field name → why it is invalid; empty when the rule is valid."""
+        found: dict[str, str] = {}
+        if problem := validate_client(self.client):
+            found["client"] = problem
+        if self.action not in ACTIONS:
+            found["action"] = "Choose publish, subscribe or all."
+        if problem := validate_rule_topic(self.topic):
+            found["topic"] = problem
+        if self.permission not in PERMISSIONS:
+            found["permission"] = "Choose allow or deny."
+        return found
+
+    def describe(self) -> str:
+        who = "all clients" if self.client == "*" else self.client
+        action = "publish and subscribe" if self.action == ALL else self.action
+        return f'{self.permission} {action} "{self.topic}" for {who}'
+
+
+class InvalidRule(ValueError):
+    def __init__(self, index: int, problems: dict[str, str]) -> None:
+        self.index = index
+        self.problems = problems
+        detail = "; ".join(f"{name}: {why}" for name, why in problems.items())
+        super().__init__(f"rule {index}: {detail}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    number: int  # 1-based position, as the dashboard shows it
+    id: int | None
+    who_exact: str | None  # lowercased username
+    who_prefix: str | None  # lowercased prefix, for "prefix-*"
+    publish: bool
+    subscribe: bool
+    allow: bool
+    levels: tuple[str, ...]
+    placeholders: bool
+    description: str
+
+    def is_for(self, username: str) -> bool:
+        if self.who_exact is not None:
+            return username == self.who_exact
+        if self.who_prefix is not None:
+            return username.startswith(self.who_prefix)
+        return True
+
+
+def _usable_level(value: str) -> bool:
+    return value != "" and not any(c in value for c in "/+#\x00")
+
+
+class Policy:
+    """The compiled rules of one workspace. Immutable apart from its decision cache; thread-safe enough
+    for the broker (a lost cache write only costs a recomputation)."""
+
+    __slots__ = ("_cache", "_rules", "default")
+
+    def __init__(self, default: str, rules: Sequence[_Rule]) -> None:
+        self.default = default
+        self._rules = tuple(rules)
+        self._cache: dict[tuple[str, str, str, str], Decision] = {}
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def __repr__(self) -> str:
+        return f"<Policy default={self.default} rules={len(self._rules)}>"
+
+    def check(self, *, username: str, client_id: str, action: str, topic: str) -> Decision:
+        """May this client do `action` ("publish" or "subscribe") on `topic`?
+
+        `topic` is what the device sent, never workspace-prefixed: a topic for publish, a filter for
+        subscribe. `username` is the bare username (no @organization part). An invalid topic or
+        filter is denied with the reason.
+        """
+        key = (username, client_id, action, topic)
+        if (hit := self._cache.get(key)) is not None:
+            return hit
+        decision = self._decide(username, client_id, action, topic)
+        if len(self._cache) >= _DECISION_CACHE_SIZE:
+            self._cache.clear()
+        self._cache[key] = decision
+        return decision
+
+    def _decide(self, username: str, client_id: str, action: str, topic: str) -> Decision:
+        if action == PUBLISH:
+            problem = validate_topic_name(topic)
+        elif action == SUBSCRIBE:
+            problem = validate_filter(topic)
+        else:
+            raise ValueError(f"action must be 'publish' or 'subscribe', not {action!r}")
+        if problem:
+            return Decision(False, f"invalid topic: {problem}", None)
+
+        filt = tuple(topic.split("/"))
+        who = username.lower()
+        publishing = action == PUBLISH
+        for rule in self._rules:
+            if not (rule.publish if publishing else rule.subscribe) or not rule.is_for(who):
+                continue
+            levels = rule.levels
+            if rule.placeholders:
+                resolved = self._resolve(levels, username, client_id)
+                if resolved is None:
+                    continue
+                levels = resolved
+            # A publish topic has no wildcards, so covering and overlapping agree for it.
+            applies = _covers(levels, filt) if rule.allow else _overlaps(levels, filt)
+            if applies:
+                return Decision(rule.allow, f"rule {rule.number}: {rule.description}", rule.id)
+        return Decision(self.default == ALLOW, f"workspace default: {self.default}", None)
+
+    @staticmethod
+    def _resolve(levels: tuple[str, ...], username: str, client_id: str) -> tuple[str, ...] | None:
+        out = []
+        for level in levels:
+            if level == USERNAME_PLACEHOLDER:
+                level = username
+            elif level == CLIENTID_PLACEHOLDER:
+                level = client_id
+            else:
+                out.append(level)
+                continue
+            if not _usable_level(level):
+                return None
+            out.append(level)
+        return tuple(out)
+
+
+def compile_policy(default: str, rules: Iterable[RuleSpec]) -> Policy:
+    """Compile rules, in order, into a Policy. Raises InvalidRule (1-based index) for a bad rule."""
+    if default not in PERMISSIONS:
+        raise ValueError(f"default must be 'allow' or 'deny', not {default!r}")
+    compiled = []
+    for number, spec in enumerate(rules, start=1):
+        if problems := spec.problems():
+            raise InvalidRule(number, problems)
+        client = spec.client.lower()
+        levels = tuple(spec.topic.split("/"))
+        compiled.append(
+            _Rule(
+                number=number,
+                id=spec.id,
+                who_exact=None if client.endswith("*") else client,
+                who_prefix=client[:-1] if client.endswith("*") else None,
+                publish=spec.action in (PUBLISH, ALL),
+                subscribe=spec.action in (SUBSCRIBE, ALL),
+                allow=spec.permission == ALLOW,
+                levels=levels,
+                placeholders=any(level in PLACEHOLDERS for level in levels),
+                description=spec.describe(),
+            )
+        )
+    return Policy(default, compiled)
+
+
+# A workspace the database no longer has: nothing is allowed there.
+_GONE = Policy(DENY, ())
+
+
+def load_policies(workspace_ids: Iterable[int]) -> dict[int, Policy]:
+    """The compiled policies of these workspaces, in two queries (synchronous ORM).
+
+    Every requested id is in the result; a workspace that no longer exists gets a policy that denies
+    everything.
+    """
+    from clients.models import AclRule
+    from workspaces.models import Workspace
+
+    ids = {int(i) for i in workspace_ids}
+    if not ids:
+        return {}
+    defaults = dict(Workspace.objects.filter(pk__in=ids).values_list("pk", "default_permission"))
+    specs: dict[int, list[RuleSpec]] = {pk: [] for pk in defaults}
+    for rule in AclRule.objects.filter(workspace_id__in=defaults).order_by("workspace_id", "position", "pk"):
+        specs[rule.workspace_id].append(rule.spec())
+    policies = {pk: _compile_stored(defaults[pk], specs[pk]) for pk in defaults}
+    return {pk: policies.get(pk, _GONE) for pk in ids}
+
+
+def _compile_stored(default: str, specs: list[RuleSpec]) -> Policy:
+    # Rows were validated when saved; one that is not (edited by hand in the database) is skipped
+    # rather than taking the whole workspace's policy down, and the numbering stays as shown.
+    good = []
+    for number, spec in enumerate(specs, start=1):
+        if spec.problems():
+            continue
+        good.append((number, spec))
+    policy = compile_policy(default if default in PERMISSIONS else DENY, [s for _, s in good])
+    renumbered = [replace(r, number=number) for (number, _), r in zip(good, policy._rules, strict=True)]
+    return Policy(policy.default, renumbered)
