@@ -12,6 +12,7 @@ import subprocess
 import sys
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -41,7 +42,7 @@ def substitute(value: str, env: dict[str, str]) -> str:
 
 
 @pytest.fixture
-def postgres_url() -> str:
+def postgres_url() -> Iterator[str]:
     """A fresh database on the local PostgreSQL server, dropped afterwards."""
     server = "postgres://postgres@127.0.0.1:5432/postgres"
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
@@ -69,7 +70,9 @@ def test_compose_file_is_configured_only_through_documented_variables() -> None:
     assert used - documented == set()
 
 
-def test_app_service_command_serves_dashboard_and_broker_on_postgres(tmp_path: Path, postgres_url: str) -> None:
+def test_app_service_command_serves_dashboard_and_broker_on_postgres(
+    tmp_path: Path, postgres_url: str
+) -> None:
     app = compose_app()
     command = app["command"]
     assert command[:2] == ["sh", "-c"]
@@ -94,9 +97,9 @@ def test_app_service_command_serves_dashboard_and_broker_on_postgres(tmp_path: P
     try:
         wait_for(lambda: process.poll() is not None or port_open(http), timeout=120)
         assert process.poll() is None, "the app service exited during start-up"
-        health = urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=5)  # noqa: S310
+        health = urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=5)
         assert health.read() == b"ok"
-        setup = urllib.request.urlopen(f"http://127.0.0.1:{http}/setup/", timeout=5)  # noqa: S310
+        setup = urllib.request.urlopen(f"http://127.0.0.1:{http}/setup/", timeout=5)
         assert b"Create organization" in setup.read()
         wait_for(lambda: port_open(mqtt) and port_open(ws) and port_open(mqtts), timeout=60)
     finally:
