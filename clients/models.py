@@ -90,7 +90,8 @@ class MqttClient(models.Model):
             and self.workspace.organization_id != self.organization_id
         ):
             raise ValidationError({"workspace": "This workspace belongs to another organization."})
-        if self.username and self.organization_id:
+        # Only a well-formed name is looked up (a NUL byte would make PostgreSQL refuse the query).
+        if self.username and self.organization_id and USERNAME_PATTERN.match(self.username):
             clash = MqttClient.objects.by_username(self.organization_id, self.username).exclude(pk=self.pk)
             if clash.exists():
                 raise ValidationError(
