@@ -1,9 +1,18 @@
 from django.urls import path
 
-from clients import views
+from clients import sessions_views, views
 
 app_name = "clients"
 
 urlpatterns = [
     path("", views.client_list, name="list"),
+    path("new/", views.client_create, name="create"),
+    path("generate-password/", views.generate_password, name="generate-password"),
+    path("sessions/", sessions_views.session_list, name="sessions"),
+    path("sessions/<int:pk>/disconnect/", sessions_views.session_disconnect, name="session-disconnect"),
+    path("<int:pk>/", views.client_detail, name="detail"),
+    path("<int:pk>/sessions/", views.client_sessions, name="detail-sessions"),
+    path("<int:pk>/edit/", views.client_edit, name="edit"),
+    path("<int:pk>/reset-password/", views.client_reset_password, name="reset-password"),
+    path("<int:pk>/delete/", views.client_delete, name="delete"),
 ]

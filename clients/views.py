@@ -1,12 +1,239 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_http_methods
+"""The Clients pages: list, create (with the copy-once reveal), detail, edit, reset password, delete.
 
-from clients.models import MqttClient
-from workspaces.access import organization_of
+Every dialog URL also renders as a full page, so the dashboard works without JavaScript and plain
+test clients can drive it. The plaintext password appears only in the response to the POST that
+made it (create or reset): never in a redirect, the session, messages, a URL or a log line.
+"""
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import IntegrityError
+from django.db.models import Count
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+
+from clients import credentials, provisioning
+from clients.forms import ClientCreateForm, ClientEditForm, PasswordResetForm
+from clients.models import LiveSession, MqttClient
+from clients.revocation import SessionsEnded
+from cloudsignal.http import AuthedRequest
+from workspaces.access import get_in_org, require_change
+from workspaces.models import Workspace
+
+CLIENTS_PER_PAGE = 50
 
 
-@require_http_methods(["GET"])
-def client_list(request: HttpRequest) -> HttpResponse:
-    clients = MqttClient.objects.in_org(organization_of(request)).select_related("workspace")
-    return render(request, "clients/list.html", {"clients": clients})
+def wants_partial(request: AuthedRequest) -> bool:
+    """An htmx swap gets the partial; a history restore after a cache miss needs the whole page."""
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def render_dialog(
+    request: AuthedRequest, template: str, partial: str, context: dict[str, Any]
+) -> HttpResponse:
+    """A dialog page: the whole page without htmx, a <dialog> around the partial with it."""
+    if wants_partial(request):
+        return render(request, "_dialog.html", {**context, "dialog_body": f"{template}#{partial}"})
+    return render(request, template, context)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def client_list(request: AuthedRequest) -> HttpResponse:
+    organization = request.organization
+    workspaces = list(Workspace.objects.in_org(organization))
+    clients = MqttClient.objects.in_org(organization).select_related("workspace").order_by("username")
+
+    query = request.GET.get("q", "").strip()
+    if query:
+        clients = clients.filter(username__icontains=query)
+    selected_workspace = next((w for w in workspaces if str(w.pk) == request.GET.get("workspace")), None)
+    if selected_workspace is not None:
+        clients = clients.filter(workspace=selected_workspace)
+
+    page = Paginator(clients, CLIENTS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
+    # One query for the presence of the whole page, whatever its size.
+    live_counts = dict(
+        LiveSession.objects.alive()
+        .filter(client__in=[c.pk for c in rows])
+        .values_list("client")
+        .annotate(n=Count("pk"))
+        .values_list("client", "n")
+    )
+    for client in rows:
+        client.live_count = live_counts.get(client.pk, 0)  # type: ignore[attr-defined]
+
+    filters = request.GET.copy()
+    filters.pop("page", None)
+    context = {
+        "nav": "clients",
+        "page": page,
+        "rows": rows,
+        "workspaces": workspaces,
+        "query": query,
+        "selected_workspace": selected_workspace,
+        "filtered": bool(query or selected_workspace),
+        "filter_query": filters.urlencode(),
+        "any_clients": bool(rows) or MqttClient.objects.in_org(organization).exists(),
+    }
+    template = "clients/list.html#client-table" if wants_partial(request) else "clients/list.html"
+    return render(request, template, context)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def client_create(request: AuthedRequest) -> HttpResponse:
+    require_change(request)
+    organization = request.organization
+    form = ClientCreateForm(request.POST or None, organization=organization)
+    if request.method == "POST" and form.is_valid():
+        try:
+            client, password = provisioning.create_client(
+                organization=organization,
+                username=form.cleaned_data["username"],
+                workspace=form.cleaned_data["workspace"],
+                password=form.cleaned_data["password"],
+                description=form.cleaned_data["description"],
+                created_by=request.user,
+            )
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            response = reveal(request, client, password, title="Client created")
+            return trigger_client_event(response, "clientCreated", {"id": client.pk})
+    context = {"nav": "clients", "form": form}
+    if wants_partial(request) and request.method == "POST":
+        return render(request, "clients/create.html#client-create", context)
+    return render_dialog(request, "clients/create.html", "client-create", context)
+
+
+def reveal(
+    request: AuthedRequest,
+    client: MqttClient,
+    password: str,
+    *,
+    title: str,
+    ended: SessionsEnded | None = None,
+) -> HttpResponse:
+    """The copy-once panel. Its response is the only place the plaintext password ever goes."""
+    context = {"nav": "clients", "client": client, "password": password, "title": title, "ended": ended}
+    template = "clients/reveal.html#client-reveal" if wants_partial(request) else "clients/reveal.html"
+    return render(request, template, context)
+
+
+def add_errors(form: Any, exc: ValidationError) -> None:
+    """Put a provisioning ValidationError beside the fields it names."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+@never_cache
+@require_GET
+def generate_password(request: AuthedRequest) -> HttpResponse:
+    """A fresh password for the "Generate" button: the Password input, re-rendered with a new value."""
+    require_change(request)
+    form = PasswordResetForm(initial={"password": credentials.generate_password()})
+    return render(request, "clients/password_input.html", {"field": form["password"]})
+
+
+def client_of(request: AuthedRequest, pk: int) -> MqttClient:
+    return get_in_org(request, MqttClient.objects.select_related("workspace", "organization"), pk=pk)
+
+
+@require_GET
+def client_detail(request: AuthedRequest, pk: int) -> HttpResponse:
+    client = client_of(request, pk)
+    context = {"nav": "clients", "client": client, "sessions": live_sessions_of(client)}
+    if wants_partial(request) and request.htmx.target == "client-facts":
+        return render(request, "clients/detail.html#client-facts", context)
+    return render(request, "clients/detail.html", context)
+
+
+def live_sessions_of(client: MqttClient) -> list[LiveSession]:
+    return list(LiveSession.objects.alive().filter(client=client).order_by("-connected_since"))
+
+
+@require_GET
+def client_sessions(request: AuthedRequest, pk: int) -> HttpResponse:
+    """The detail page's live sessions, polled by htmx so they stay current without a reload."""
+    client = client_of(request, pk)
+    context = {"client": client, "sessions": live_sessions_of(client)}
+    return render(request, "clients/detail.html#client-sessions", context)
+
+
+@require_http_methods(["GET", "POST"])
+def client_edit(request: AuthedRequest, pk: int) -> HttpResponse:
+    client = client_of(request, pk)
+    require_change(request)
+    form = ClientEditForm(request.POST or None, client=client)
+    if request.method == "POST" and form.is_valid():
+        try:
+            ended = client.update(**form.changes())
+        except IntegrityError:
+            # Another admin took the username between validation and save.
+            form.add_error("username", "A client with this username already exists in this organization.")
+        else:
+            return done(request, client, "Client saved.", ended, event="clientChanged")
+    context = {"nav": "clients", "client": client, "form": form}
+    if wants_partial(request) and request.method == "POST":
+        return render(request, "clients/edit.html#client-edit", context)
+    return render_dialog(request, "clients/edit.html", "client-edit", context)
+
+
+def done(
+    request: AuthedRequest, client: MqttClient, message: str, ended: SessionsEnded | None, *, event: str
+) -> HttpResponse:
+    """After a change: a closing note in the dialog (htmx), or back to the client page with a message."""
+    outcome = " ".join(filter(None, [message, ended.describe() if ended else ""]))
+    if wants_partial(request):
+        response = render(request, "clients/done.html#client-done", {"client": client, "outcome": outcome})
+        return trigger_client_event(response, event, {"id": client.pk})
+    messages.success(request, outcome)
+    return redirect("clients:detail", pk=client.pk)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def client_reset_password(request: AuthedRequest, pk: int) -> HttpResponse:
+    client = client_of(request, pk)
+    require_change(request)
+    form = PasswordResetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            password, ended = provisioning.reset_password(client, form.cleaned_data["password"])
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            response = reveal(request, client, password, title="Password reset", ended=ended)
+            return trigger_client_event(response, "passwordReset", {"id": client.pk})
+    context = {"nav": "clients", "client": client, "form": form}
+    if wants_partial(request) and request.method == "POST":
+        return render(request, "clients/reset_password.html#client-reset-password", context)
+    return render_dialog(request, "clients/reset_password.html", "client-reset-password", context)
+
+
+@require_http_methods(["GET", "POST"])
+def client_delete(request: AuthedRequest, pk: int) -> HttpResponse:
+    client = client_of(request, pk)
+    require_change(request)
+    if request.method == "POST":
+        name = client.full_username
+        ended = client.remove()
+        messages.success(request, " ".join(filter(None, [f"Deleted {name}.", ended.describe()])))
+        if request.htmx:
+            return trigger_client_event(HttpResponseClientRedirect(reverse("clients:list")), "clientDeleted")
+        return redirect("clients:list")
+    context = {"nav": "clients", "client": client, "live_count": len(live_sessions_of(client))}
+    return render_dialog(request, "clients/delete.html", "client-delete", context)

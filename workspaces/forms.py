@@ -1,6 +1,10 @@
+from typing import Any
+
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
+
+from workspaces.models import Organization, Workspace
 
 
 class SetupForm(forms.Form):
@@ -24,3 +28,50 @@ class SetupForm(forms.Form):
 
 class EmailLoginForm(AuthenticationForm):
     username = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True}))
+
+
+class OrganizationForm(forms.Form):
+    name = forms.CharField(label="Organization name", max_length=100)
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("Give your organization a name.")
+        return name
+
+
+class WorkspaceForm(forms.Form):
+    """A workspace's name, unique in its organization regardless of case. The command line uses it too."""
+
+    name = forms.CharField(
+        label="Name",
+        max_length=64,
+        help_text="Such as development or production. Each workspace keeps its own clients and rules.",
+    )
+
+    def __init__(
+        self, *args: Any, organization: Organization, workspace: Workspace | None = None, **kwargs: Any
+    ) -> None:
+        if workspace is not None:
+            kwargs.setdefault("initial", {"name": workspace.name})
+        super().__init__(*args, **kwargs)
+        self.organization = organization
+        self.workspace = workspace
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("Give the workspace a name.")
+        taken = Workspace.objects.in_org(self.organization).filter(name__iexact=name)
+        if self.workspace is not None:
+            taken = taken.exclude(pk=self.workspace.pk)
+        if taken.exists():
+            raise forms.ValidationError(f"A workspace named {name!r} already exists.")
+        return name
+
+    def save(self) -> Workspace:
+        if self.workspace is None:
+            return Workspace.objects.create(organization=self.organization, name=self.cleaned_data["name"])
+        self.workspace.name = self.cleaned_data["name"]
+        self.workspace.save(update_fields=["name"])
+        return self.workspace

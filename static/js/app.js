@@ -42,4 +42,13 @@
       if (dialog) { event.preventDefault(); dialog.close(); }
     }
   });
+
+  // A page leaving (or entering the back/forward cache) drops any copy-once secret it shows, so
+  // going back or forward never brings a password back.
+  window.addEventListener("pagehide", function () {
+    document.querySelectorAll("[data-secret]").forEach(function (secret) {
+      const dialog = secret.closest("dialog");
+      (dialog || secret).remove();
+    });
+  });
 })();

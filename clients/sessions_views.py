@@ -1,0 +1,61 @@
+"""The Sessions page: every live MQTT session of the organization, with a plain "Disconnect"."""
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import trigger_client_event
+
+from clients.models import LiveSession
+from clients.revocation import disconnect_session
+from clients.views import render_dialog, wants_partial
+from cloudsignal.http import AuthedRequest
+from workspaces.access import require_change
+
+# A page of sessions; a fleet larger than this is better searched from the Clients page.
+SESSIONS_SHOWN = 500
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def session_list(request: AuthedRequest) -> HttpResponse:
+    sessions = (
+        LiveSession.objects.alive()
+        .in_org(request.organization)
+        .select_related("client", "client__workspace")
+        .order_by("-connected_since")
+    )
+    context = {"nav": "sessions", "sessions": list(sessions[:SESSIONS_SHOWN]), "limit": SESSIONS_SHOWN}
+    template = "clients/sessions.html#session-table" if wants_partial(request) else "clients/sessions.html"
+    return render(request, template, context)
+
+
+def session_of(request: AuthedRequest, pk: int) -> LiveSession:
+    # LiveSession reaches its organization through its client, so access.get_in_org does not apply.
+    session = (
+        LiveSession.objects.alive()
+        .in_org(request.organization)
+        .select_related("client")
+        .filter(pk=pk)
+        .first()
+    )
+    if session is None:
+        raise Http404("No such live session.")
+    return session
+
+
+@require_http_methods(["GET", "POST"])
+def session_disconnect(request: AuthedRequest, pk: int) -> HttpResponse:
+    session = session_of(request, pk)
+    require_change(request)
+    if request.method == "POST":
+        ended = disconnect_session(session.pk)
+        outcome = " ".join(filter(None, [f"Disconnected {session.mqtt_client_id}.", ended.describe()]))
+        if wants_partial(request):
+            response = render(request, "clients/done.html#client-done", {"outcome": outcome})
+            return trigger_client_event(response, "sessionDisconnected", {"id": session.pk})
+        messages.success(request, outcome)
+        return redirect("clients:sessions")
+    context = {"nav": "sessions", "session": session}
+    return render_dialog(request, "clients/session_disconnect.html", "session-disconnect", context)
