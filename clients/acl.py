@@ -33,7 +33,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
+
+from django.db import transaction
+
+from clients.revocation import announce_rules_changed
+
+if TYPE_CHECKING:
+    from clients.models import AclRule
+    from workspaces.models import Workspace
 
 PUBLISH: Final = "publish"
 SUBSCRIBE: Final = "subscribe"
@@ -379,3 +387,172 @@ def _compile_stored(default: str, specs: list[RuleSpec]) -> Policy:
     policy = compile_policy(default if default in PERMISSIONS else DENY, [s for _, s in good])
     renumbered = [replace(r, number=number) for (number, _), r in zip(good, policy._rules, strict=True)]
     return Policy(policy.default, renumbered)
+
+
+# Changing a workspace's rules. Every change locks the workspace row, so concurrent edits keep the
+# positions dense and in order, and tells the broker to reload once the transaction commits.
+
+
+def rules_of(workspace: Workspace) -> list[AclRule]:
+    from clients.models import AclRule
+
+    return list(AclRule.objects.in_workspace(workspace))
+
+
+def add_rule(workspace: Workspace, spec: RuleSpec) -> AclRule:
+    """Append a validated rule at the end of the workspace's list."""
+    from clients.models import AclRule
+
+    _raise_if_invalid(spec)
+    with transaction.atomic():
+        _lock(workspace)
+        position = AclRule.objects.filter(workspace=workspace).count()
+        rule = AclRule.objects.create(
+            workspace=workspace,
+            position=position,
+            client=spec.client,
+            action=spec.action,
+            topic=spec.topic,
+            permission=spec.permission,
+        )
+        announce_rules_changed([workspace.pk])
+    return rule
+
+
+def change_rule(rule: AclRule, spec: RuleSpec) -> None:
+    """Replace what a rule says, keeping its place in the list."""
+    _raise_if_invalid(spec)
+    with transaction.atomic():
+        _lock(rule.workspace)
+        rule.client, rule.action, rule.topic, rule.permission = (
+            spec.client,
+            spec.action,
+            spec.topic,
+            spec.permission,
+        )
+        rule.save(update_fields=["client", "action", "topic", "permission", "updated"])
+        announce_rules_changed([rule.workspace_id])
+
+
+def move_rule(rule: AclRule, offset: int) -> None:
+    """Move a rule `offset` places (-1 up, +1 down), stopping at either end of the list."""
+    with transaction.atomic():
+        _lock(rule.workspace)
+        ordered = rules_of(rule.workspace)
+        index = next(i for i, r in enumerate(ordered) if r.pk == rule.pk)
+        target = min(max(index + offset, 0), len(ordered) - 1)
+        if target == index:
+            return
+        ordered.insert(target, ordered.pop(index))
+        _renumber(ordered)
+        announce_rules_changed([rule.workspace_id])
+
+
+def delete_rule(rule: AclRule) -> None:
+    with transaction.atomic():
+        _lock(rule.workspace)
+        rule.delete()
+        _renumber(rules_of(rule.workspace))
+        announce_rules_changed([rule.workspace_id])
+
+
+def set_default(workspace: Workspace, permission: str) -> None:
+    """What the workspace decides when no rule applies."""
+    if permission not in PERMISSIONS:
+        raise ValueError(f"default must be 'allow' or 'deny', not {permission!r}")
+    with transaction.atomic():
+        _lock(workspace)
+        workspace.default_permission = permission
+        workspace.save(update_fields=["default_permission"])
+        announce_rules_changed([workspace.pk])
+
+
+def replace_rules(workspace: Workspace, default: str, specs: Sequence[RuleSpec]) -> None:
+    """Replace the default and every rule at once (policy as code). Validates everything first, so
+    an invalid rule raises InvalidRule and changes nothing."""
+    from clients.models import AclRule
+
+    compile_policy(default, specs)  # raises before anything is written
+    with transaction.atomic():
+        _lock(workspace)
+        AclRule.objects.filter(workspace=workspace).delete()
+        AclRule.objects.bulk_create(
+            AclRule(
+                workspace=workspace,
+                position=position,
+                client=spec.client,
+                action=spec.action,
+                topic=spec.topic,
+                permission=spec.permission,
+            )
+            for position, spec in enumerate(specs)
+        )
+        workspace.default_permission = default
+        workspace.save(update_fields=["default_permission"])
+        announce_rules_changed([workspace.pk])
+
+
+def export_policy(workspace: Workspace) -> dict[str, object]:
+    """The workspace's default and rules in the policy-as-code format replace_rules() reads."""
+    workspace.refresh_from_db(fields=["default_permission"])
+    return {
+        "default": workspace.default_permission,
+        "rules": [
+            {"client": r.client, "action": r.action, "topic": r.topic, "permission": r.permission}
+            for r in rules_of(workspace)
+        ],
+    }
+
+
+def parse_policy(document: object) -> tuple[str, list[RuleSpec]]:
+    """Read the policy-as-code format. Raises InvalidRule (1-based index) or ValueError, naming what
+    is wrong, for anything that is not exactly that format."""
+    if not isinstance(document, dict):
+        raise ValueError('The file must be a JSON object: {"default": "allow", "rules": [...]}.')
+    unknown = set(document) - {"default", "rules"}
+    if unknown:
+        raise ValueError(f"Unknown key(s) {', '.join(sorted(map(str, unknown)))}; only default and rules.")
+    default = document.get("default", ALLOW)
+    if default not in PERMISSIONS:
+        raise ValueError(f'"default" must be "allow" or "deny", not {default!r}.')
+    rules = document.get("rules", [])
+    if not isinstance(rules, list):
+        raise ValueError('"rules" must be a list.')
+    specs = []
+    for index, item in enumerate(rules, start=1):
+        if not isinstance(item, dict):
+            raise InvalidRule(index, {"rule": "must be an object with client, action, topic and permission"})
+        problems = {k: "unknown key" for k in set(item) - {"client", "action", "topic", "permission"}}
+        for key in ("client", "action", "topic", "permission"):
+            if key not in item:
+                problems[key] = "missing"
+            elif not isinstance(item[key], str):
+                problems[key] = "must be a string"
+        if problems:
+            raise InvalidRule(index, problems)
+        spec = RuleSpec(
+            client=item["client"], action=item["action"], topic=item["topic"], permission=item["permission"]
+        )
+        if problems := spec.problems():
+            raise InvalidRule(index, problems)
+        specs.append(spec)
+    return default, specs
+
+
+def _raise_if_invalid(spec: RuleSpec) -> None:
+    if problems := spec.problems():
+        raise InvalidRule(0, problems)
+
+
+def _lock(workspace: Workspace) -> None:
+    from workspaces.models import Workspace
+
+    list(Workspace.objects.select_for_update().filter(pk=workspace.pk).values_list("pk"))
+
+
+def _renumber(ordered: Sequence[AclRule]) -> None:
+    from clients.models import AclRule
+
+    for position, rule in enumerate(ordered):
+        rule.position = position
+    AclRule.objects.bulk_update(ordered, ["position"])

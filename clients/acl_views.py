@@ -1,9 +1,187 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""Connections → ACL Rules: a workspace's ordered rules, its default, and the "Test access" simulator.
+
+Every page is one template, acl/rules.html, with partials htmx swaps in; every dialog URL renders
+as a full page too, so the screens work without JavaScript and plain test clients can drive them.
+"""
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
+from django_htmx.http import trigger_client_event
+
+from clients import acl
+from clients.acl_forms import DefaultForm, RuleForm, SimulatorForm
+from clients.models import AclRule, MqttClient
+from workspaces.access import get_in_org, membership_of, organization_of, require_change
+from workspaces.models import Workspace
+
+TEMPLATE = "acl/rules.html"
+
+
+def _workspace(request: HttpRequest, workspace_id: object) -> Workspace:
+    return get_in_org(request, Workspace.objects.all(), pk=workspace_id)
+
+
+def _rule(request: HttpRequest, workspace_id: int, rule_id: int) -> AclRule:
+    workspace = _workspace(request, workspace_id)
+    rule = get_object_or_404(
+        AclRule.objects.filter(workspace=workspace).select_related("workspace"), pk=rule_id
+    )
+    return rule
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return bool(getattr(request, "htmx", False))
+
+
+def _rules_url(workspace: Workspace) -> str:
+    return f"{reverse('acl:rules')}?workspace={workspace.pk}"
+
+
+def _page_context(request: HttpRequest, workspace: Workspace, **extra: Any) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "nav": "acl",
+        "workspace": workspace,
+        "workspaces": Workspace.objects.in_org(organization_of(request)),
+        "rules": acl.rules_of(workspace),
+        "can_change": membership_of(request).can_change,
+        "client_names": MqttClient.objects.filter(workspace=workspace).values_list("username", flat=True),
+        "default_form": DefaultForm(initial={"default": workspace.default_permission}),
+        "simulator": SimulatorForm(workspace=workspace),
+    }
+    context.update(extra)
+    return context
 
 
 @require_http_methods(["GET"])
 def rules(request: HttpRequest) -> HttpResponse:
-    # Placeholder until the ACL rules issue lands.
-    return render(request, "acl/rules.html", {"nav": "acl"})
+    """The rules of the workspace picked with ?workspace=ID (the organization's default otherwise)."""
+    wanted = request.GET.get("workspace")
+    workspace = _workspace(request, wanted) if wanted else organization_of(request).default_workspace
+    context = _page_context(request, workspace)
+    if _is_htmx(request):
+        return render(request, f"{TEMPLATE}#rule-table", context)
+    return render(request, TEMPLATE, context)
+
+
+def _dialog(request: HttpRequest, partial: str, context: dict[str, Any]) -> HttpResponse:
+    """A dialog's content: inside a <dialog> for htmx, as a full page otherwise."""
+    if _is_htmx(request):
+        return render(request, f"{TEMPLATE}#{partial}-dialog", context)
+    return render(request, "acl/page.html", {**context, "nav": "acl", "partial": f"{TEMPLATE}#{partial}"})
+
+
+def _done(request: HttpRequest, workspace: Workspace, event: str) -> HttpResponse:
+    """After a change: htmx closes the dialog (empty swap) and the table refreshes on the event;
+    without JS, back to the rules page."""
+    if _is_htmx(request):
+        return trigger_client_event(HttpResponse(""), event)
+    return HttpResponseRedirect(_rules_url(workspace))
+
+
+@require_http_methods(["GET", "POST"])
+def rule_add(request: HttpRequest, workspace_id: int) -> HttpResponse:
+    workspace = _workspace(request, workspace_id)
+    require_change(request)
+    form = RuleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        acl.add_rule(workspace, form.spec())
+        return _done(request, workspace, "ruleAdded")
+    context = {
+        "workspace": workspace,
+        "form": form,
+        "action_url": reverse("acl:rule-add", args=[workspace.pk]),
+        "title": f"Add a rule to {workspace.name}",
+        "client_names": MqttClient.objects.filter(workspace=workspace).values_list("username", flat=True),
+    }
+    return _dialog(request, "rule", context)
+
+
+@require_http_methods(["GET", "POST"])
+def rule_edit(request: HttpRequest, workspace_id: int, rule_id: int) -> HttpResponse:
+    rule = _rule(request, workspace_id, rule_id)
+    require_change(request)
+    form = RuleForm.for_rule(rule, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        acl.change_rule(rule, form.spec())
+        return _done(request, rule.workspace, "ruleChanged")
+    context = {
+        "workspace": rule.workspace,
+        "rule": rule,
+        "form": form,
+        "action_url": reverse("acl:rule-edit", args=[rule.workspace_id, rule.pk]),
+        "title": f"Edit rule {rule.position + 1}",
+        "client_names": MqttClient.objects.filter(workspace=rule.workspace).values_list(
+            "username", flat=True
+        ),
+    }
+    return _dialog(request, "rule", context)
+
+
+@require_http_methods(["POST"])
+def rule_move(request: HttpRequest, workspace_id: int, rule_id: int) -> HttpResponse:
+    rule = _rule(request, workspace_id, rule_id)
+    require_change(request)
+    offsets = {"up": -1, "down": 1}
+    if request.POST.get("direction") in offsets:
+        acl.move_rule(rule, offsets[request.POST["direction"]])
+    if _is_htmx(request):
+        response = render(request, f"{TEMPLATE}#rule-table", _page_context(request, rule.workspace))
+        return trigger_client_event(response, "ruleMoved")
+    return HttpResponseRedirect(_rules_url(rule.workspace))
+
+
+@require_http_methods(["GET", "POST"])
+def rule_delete(request: HttpRequest, workspace_id: int, rule_id: int) -> HttpResponse:
+    rule = _rule(request, workspace_id, rule_id)
+    require_change(request)
+    if request.method == "POST":
+        acl.delete_rule(rule)
+        return _done(request, rule.workspace, "ruleDeleted")
+    context = {
+        "workspace": rule.workspace,
+        "rule": rule,
+        "action_url": reverse("acl:rule-delete", args=[rule.workspace_id, rule.pk]),
+        "title": f"Delete rule {rule.position + 1}?",
+    }
+    return _dialog(request, "delete", context)
+
+
+@require_http_methods(["POST"])
+def default(request: HttpRequest, workspace_id: int) -> HttpResponse:
+    workspace = _workspace(request, workspace_id)
+    require_change(request)
+    form = DefaultForm(request.POST)
+    changed = form.is_valid()
+    if changed:
+        acl.set_default(workspace, form.cleaned_data["default"])
+    if not _is_htmx(request):
+        if changed:
+            return HttpResponseRedirect(_rules_url(workspace))
+        return render(request, TEMPLATE, _page_context(request, workspace, default_form=form))
+    context = _page_context(request, workspace, default_form=form, default_saved=changed)
+    response = render(request, f"{TEMPLATE}#default-form", context)
+    return trigger_client_event(response, "defaultChanged") if changed else response
+
+
+@require_http_methods(["GET", "POST"])
+def simulate(request: HttpRequest, workspace_id: int) -> HttpResponse:
+    """Test access: what the broker would decide for this client, action and topic, and why.
+
+    It changes nothing, so viewers may use it too."""
+    workspace = _workspace(request, workspace_id)
+    form = SimulatorForm(request.POST or None, workspace=workspace)
+    decision = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        policy = acl.load_policies([workspace.pk])[workspace.pk]
+        decision = policy.check(
+            username=data["username"], client_id=data["client_id"], action=data["action"], topic=data["topic"]
+        )
+    context = _page_context(request, workspace, simulator=form, decision=decision)
+    if _is_htmx(request):
+        return render(request, f"{TEMPLATE}#simulator", context)
+    return render(request, TEMPLATE, context)

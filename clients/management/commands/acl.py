@@ -1,0 +1,77 @@
+"""Policy as code: `manage.py acl export|import --org ORG_ID --workspace NAME [FILE]`.
+
+The format is the one clients.acl.export_policy() writes:
+{"default": "allow"|"deny", "rules": [{"client": ..., "action": ..., "topic": ..., "permission": ...}]}
+An import replaces the workspace's default and rules at once, after validating all of them: a bad
+file changes nothing and names the rule (1-based) that is wrong and why.
+"""
+
+import json
+import sys
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from clients import acl
+from workspaces.models import Organization, Workspace
+
+
+class Command(BaseCommand):
+    help = "Export or import a workspace's ACL default and rules as JSON."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        commands = parser.add_subparsers(dest="command", required=True, metavar="{export,import}")
+        export = commands.add_parser("export", help="Print the workspace's default and rules as JSON.")
+        importer = commands.add_parser("import", help="Replace the workspace's default and rules from FILE.")
+        for sub in (export, importer):
+            sub.add_argument("--org", required=True, help="The Organization ID (a UUID).")
+            sub.add_argument("--workspace", required=True, help="The workspace's name (case-insensitive).")
+        importer.add_argument("file", metavar="FILE", help="A JSON file, or - to read standard input.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        workspace = self._workspace(options["org"], options["workspace"])
+        if options["command"] == "export":
+            self.stdout.write(json.dumps(acl.export_policy(workspace), indent=2, ensure_ascii=False))
+            return
+        default, specs = self._read(options["file"])
+        acl.replace_rules(workspace, default, specs)
+        noun = "rule" if len(specs) == 1 else "rules"
+        self.stderr.write(f"Imported {len(specs)} {noun} into {workspace.name}; default: {default}.")
+
+    def _workspace(self, org_id: str, name: str) -> Workspace:
+        try:
+            organization = Organization.objects.get(pk=org_id)
+        except (Organization.DoesNotExist, ValidationError, ValueError):
+            raise CommandError(f"No organization with ID {org_id}.") from None
+        try:
+            return Workspace.objects.in_org(organization).get(name__iexact=name)
+        except Workspace.DoesNotExist:
+            names = ", ".join(Workspace.objects.in_org(organization).values_list("name", flat=True))
+            raise CommandError(
+                f"No workspace named {name!r} in {organization.name} (it has: {names})."
+            ) from None
+
+    def _read(self, path: str) -> tuple[str, list[acl.RuleSpec]]:
+        try:
+            if path == "-":
+                text = sys.stdin.read()
+            else:
+                with open(path, encoding="utf-8") as f:
+                    text = f.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"Cannot read {path}: {exc}. Nothing was changed.") from None
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            where = f"line {exc.lineno}, column {exc.colno}"
+            raise CommandError(
+                f"{path} is not valid JSON ({where}: {exc.msg}). Nothing was changed."
+            ) from None
+        try:
+            return acl.parse_policy(document)
+        except acl.InvalidRule as exc:
+            raise CommandError(f"{exc}. Nothing was changed.") from None
+        except ValueError as exc:
+            raise CommandError(f"{exc} Nothing was changed.") from None

@@ -1,0 +1,342 @@
+"""Rule matching: pure, no database. Each test names the rule it holds the Policy to."""
+
+import pytest
+
+from clients.acl import (
+    InvalidRule,
+    Policy,
+    RuleSpec,
+    compile_policy,
+    validate_client,
+    validate_filter,
+    validate_rule_topic,
+    validate_topic_name,
+)
+
+
+def policy(*rules: tuple[str, str, str, str], default: str = "deny") -> Policy:
+    return compile_policy(default, [RuleSpec(*r, id=i) for i, r in enumerate(rules, start=101)])
+
+
+def allowed(
+    p: Policy, action: str, topic: str, username: str = "agent-1", client_id: str = "agent-1"
+) -> bool:
+    return p.check(username=username, client_id=client_id, action=action, topic=topic).allowed
+
+
+# Publish: the rule's filter matched against a topic, as MQTT matches subscriptions.
+
+
+@pytest.mark.parametrize(
+    ("rule", "topic", "matches"),
+    [
+        ("sensors/temp", "sensors/temp", True),
+        ("sensors/temp", "sensors/temp2", False),
+        ("sensors/temp", "sensors", False),
+        ("sensors/+", "sensors/temp", True),
+        ("sensors/+", "sensors/a/b", False),
+        ("sensors/+", "sensors", False),
+        ("sensors/+", "sensors/", True),  # + matches an empty level
+        ("sensors/+/temp", "sensors/kitchen/temp", True),
+        ("sensors/+/temp", "sensors/kitchen/hum", False),
+        ("sensors/#", "sensors", True),  # # also matches the parent level
+        ("sensors/#", "sensors/a/b/c", True),
+        ("sensors/#", "sensorsx/a", False),
+        ("#", "anything/at/all", True),
+        ("+/+", "a/b", True),
+        ("+/+", "a", False),
+        ("#", "$SYS/broker/load", False),  # wildcards at the first level never match $ topics
+        ("+/broker/load", "$SYS/broker/load", False),
+        ("$SYS/#", "$SYS/broker/load", True),
+        ("a//b", "a//b", True),
+        ("Sensors/Temp", "sensors/temp", False),  # topics are case-sensitive
+    ],
+)
+def test_publish_matching(rule: str, topic: str, matches: bool) -> None:
+    """A publish rule applies exactly when its filter matches the topic (MQTT 3.1.1 section 4.7)."""
+    p = policy(("*", "publish", rule, "allow"), default="deny")
+    assert allowed(p, "publish", topic) is matches
+    # The same for a deny rule over an allow default: covering and overlapping agree for a topic.
+    p = policy(("*", "publish", rule, "deny"), default="allow")
+    assert allowed(p, "publish", topic) is not matches
+
+
+def test_first_matching_rule_decides() -> None:
+    """Rules are read from the top and the first that applies wins, whatever follows."""
+    p = policy(
+        ("*", "publish", "sensors/secret", "deny"),
+        ("*", "publish", "sensors/#", "allow"),
+        ("*", "publish", "#", "deny"),
+    )
+    decision = p.check(username="a", client_id="a", action="publish", topic="sensors/secret")
+    assert (decision.allowed, decision.rule_id) == (False, 101)
+    assert decision.reason == 'rule 1: deny publish "sensors/secret" for all clients'
+    decision = p.check(username="a", client_id="a", action="publish", topic="sensors/temp")
+    assert (decision.allowed, decision.rule_id) == (True, 102)
+    assert decision.reason == 'rule 2: allow publish "sensors/#" for all clients'
+    assert not allowed(p, "publish", "other")
+    # Swapping the first two rules changes the answer for the secret topic.
+    swapped = policy(("*", "publish", "sensors/#", "allow"), ("*", "publish", "sensors/secret", "deny"))
+    assert allowed(swapped, "publish", "sensors/secret")
+
+
+@pytest.mark.parametrize("default", ["allow", "deny"])
+def test_default_decides_when_no_rule_applies(default: str) -> None:
+    """With no rule applying, the workspace default answers, and says so."""
+    p = policy(("*", "publish", "other/#", "deny"), default=default)
+    decision = p.check(username="a", client_id="a", action="publish", topic="sensors/temp")
+    assert decision.allowed is (default == "allow")
+    assert decision.reason == f"workspace default: {default}"
+    assert decision.rule_id is None
+    assert policy(default=default).check(
+        username="a", client_id="a", action="subscribe", topic="#"
+    ).allowed is (default == "allow")
+
+
+def test_actions() -> None:
+    """A publish rule says nothing about subscribing and vice versa; "all" covers both."""
+    p = policy(
+        ("*", "publish", "p/#", "allow"), ("*", "subscribe", "s/#", "allow"), ("*", "all", "b/#", "allow")
+    )
+    assert allowed(p, "publish", "p/1") and not allowed(p, "subscribe", "p/1")
+    assert allowed(p, "subscribe", "s/1") and not allowed(p, "publish", "s/1")
+    assert allowed(p, "publish", "b/1") and allowed(p, "subscribe", "b/1")
+    with pytest.raises(ValueError, match="action"):
+        p.check(username="a", client_id="a", action="all", topic="b/1")
+
+
+def test_who() -> None:
+    """A rule is for one username, a username prefix (agent-*), or every client (*); usernames
+    compare without regard to case, as they are unique that way."""
+    p = policy(
+        ("sensor-7", "publish", "x", "allow"),
+        ("agent-*", "publish", "y", "allow"),
+        ("*", "publish", "z", "allow"),
+    )
+    assert allowed(p, "publish", "x", username="sensor-7")
+    assert allowed(p, "publish", "x", username="Sensor-7")
+    assert not allowed(p, "publish", "x", username="sensor-70")
+    assert not allowed(p, "publish", "x", username="sensor")
+    assert allowed(p, "publish", "y", username="agent-1")
+    assert allowed(p, "publish", "y", username="AGENT-research-01")
+    assert not allowed(p, "publish", "y", username="agent")  # the prefix includes the hyphen
+    assert not allowed(p, "publish", "y", username="sensor-7")
+    assert allowed(p, "publish", "z", username="anyone")
+
+
+# Placeholders.
+
+
+def test_placeholders_stand_for_the_clients_own_values() -> None:
+    """${username} and ${clientid} are replaced by the checking client's values."""
+    p = policy(
+        ("*", "publish", "devices/${clientid}/#", "allow"),
+        ("*", "subscribe", "users/${username}/+", "allow"),
+    )
+    assert allowed(p, "publish", "devices/dev-1/temp", client_id="dev-1")
+    assert allowed(p, "publish", "devices/dev-1", client_id="dev-1")
+    assert not allowed(p, "publish", "devices/dev-2/temp", client_id="dev-1")
+    assert allowed(p, "subscribe", "users/agent-1/inbox", username="agent-1")
+    assert not allowed(p, "subscribe", "users/agent-2/inbox", username="agent-1")
+    assert not allowed(p, "subscribe", "users/agent-1/#", username="agent-1")  # deeper than the rule
+
+
+@pytest.mark.parametrize("hostile", ["#", "+", "a/b", "x/#", "+/+", "", "nul\x00l", "/"])
+def test_hostile_placeholder_values_never_widen_a_rule(hostile: str) -> None:
+    """A client id that is not one plain topic level (wildcards, slashes, empty, NUL) makes rules that
+    use it inapplicable: a client id "#" matches nothing, and later rules and the default decide."""
+    p = policy(("*", "all", "devices/${clientid}/#", "allow"), default="deny")
+    for action, topic in [
+        ("publish", "devices/other/temp"),
+        ("publish", "devices/a/b/c"),
+        ("publish", "devices/x"),
+        ("publish", "devices//x"),
+        ("subscribe", "devices/#"),
+        ("subscribe", "devices/+/temp"),
+        ("subscribe", "#"),
+    ]:
+        decision = p.check(username="agent-1", client_id=hostile, action=action, topic=topic)
+        assert not decision.allowed, (hostile, action, topic)
+        assert decision.rule_id is None
+    # A deny rule is skipped the same way, so the next rule decides: here an explicit allow.
+    p = policy(("*", "publish", "devices/${clientid}/#", "deny"), ("*", "publish", "devices/#", "allow"))
+    assert p.check(username="a", client_id=hostile, action="publish", topic="devices/q/1").rule_id == 102
+
+
+def test_placeholder_value_is_a_literal_level() -> None:
+    """A client id like "$SYS" or one with spaces is compared as text, not interpreted."""
+    p = policy(("*", "publish", "${clientid}/x", "allow"))
+    assert allowed(p, "publish", "$SYS/x", client_id="$SYS")
+    assert allowed(p, "publish", "my device/x", client_id="my device")
+    assert not allowed(p, "publish", "other/x", client_id="$SYS")
+
+
+# Subscribe: a filter against a rule's filter.
+
+
+@pytest.mark.parametrize(
+    ("rule", "subscription", "covered"),
+    [
+        ("sensors/#", "sensors/#", True),
+        ("sensors/#", "sensors/+/temp", True),
+        ("sensors/#", "sensors", True),
+        ("sensors/#", "#", False),
+        ("sensors/#", "+/temp", False),
+        ("sensors/+", "sensors/+", True),
+        ("sensors/+", "sensors/#", False),  # sensors/# also matches sensors and sensors/a/b
+        ("sensors/+/#", "sensors/#", False),  # sensors/# matches "sensors", the rule does not
+        ("sensors/+/#", "sensors/a/#", True),
+        ("sensors/temp", "sensors/+", False),
+        ("sensors/temp", "sensors/temp", True),
+        ("+/temp", "sensors/temp", True),
+        ("#", "#", True),
+        ("#", "$SYS/#", False),
+        ("$SYS/#", "$SYS/broker/+", True),
+    ],
+)
+def test_allow_rule_must_cover_the_whole_subscription(rule: str, subscription: str, covered: bool) -> None:
+    """An allow rule grants a subscription only when every topic the filter could match is covered."""
+    p = policy(("*", "subscribe", rule, "allow"), default="deny")
+    assert allowed(p, "subscribe", subscription) is covered
+
+
+@pytest.mark.parametrize(
+    ("rule", "subscription", "overlaps"),
+    [
+        ("sensors/secret", "sensors/+", True),
+        ("sensors/secret", "sensors/#", True),
+        ("sensors/secret", "#", True),
+        ("sensors/secret", "+/secret", True),
+        ("sensors/secret", "sensors/public", False),
+        ("sensors/secret", "sensors/secret/+", False),
+        ("sensors/secret/#", "sensors/+", True),  # both match sensors/secret
+        ("sensors/+/x", "sensors/a/+", True),
+        ("sensors/+/x", "sensors/a/y", False),
+        ("a/b", "a", False),
+        ("a/#", "a", True),
+        ("#", "$SYS/#", False),
+        ("$SYS/#", "#", False),
+        ("$SYS/#", "+/broker", False),
+    ],
+)
+def test_deny_rule_applies_when_the_subscription_could_receive_a_denied_topic(
+    rule: str, subscription: str, overlaps: bool
+) -> None:
+    """A deny rule refuses any subscription that could match a topic it denies."""
+    p = policy(("*", "subscribe", rule, "deny"), default="allow")
+    assert allowed(p, "subscribe", subscription) is not overlaps
+
+
+def test_partial_allow_falls_through_to_later_rules() -> None:
+    """An allow rule covering part of a filter does not decide; the next rule or the default does."""
+    p = policy(("*", "subscribe", "sensors/#", "allow"), ("*", "subscribe", "#", "deny"), default="allow")
+    decision = p.check(username="a", client_id="a", action="subscribe", topic="#")
+    assert (decision.allowed, decision.rule_id) == (False, 102)
+    assert allowed(p, "subscribe", "sensors/+")
+
+
+def test_subscribe_check_of_a_plain_topic_agrees_with_delivery() -> None:
+    """A filter without wildcards is one topic: the broker can recheck a delivery with it."""
+    p = policy(("*", "subscribe", "sensors/secret", "deny"), ("*", "subscribe", "sensors/#", "allow"))
+    assert not allowed(p, "subscribe", "sensors/secret")
+    assert allowed(p, "subscribe", "sensors/public")
+
+
+def test_invalid_topics_are_denied_with_the_reason() -> None:
+    p = policy(default="allow")
+    decision = p.check(username="a", client_id="a", action="publish", topic="sensors/+")
+    assert not decision.allowed
+    assert "wildcards" in decision.reason
+    decision = p.check(username="a", client_id="a", action="subscribe", topic="a/#/b")
+    assert not decision.allowed
+    assert "'#' must be the last level" in decision.reason
+
+
+def test_cached_decisions_stay_correct_across_clients() -> None:
+    """The per-policy cache keys on everything the answer depends on."""
+    p = policy(("*", "publish", "devices/${clientid}/#", "allow"))
+    for _ in range(3):
+        assert allowed(p, "publish", "devices/a/x", client_id="a")
+        assert not allowed(p, "publish", "devices/a/x", client_id="b")
+
+
+# Validation messages.
+
+
+@pytest.mark.parametrize(
+    ("topic", "message"),
+    [
+        ("", "cannot be empty"),
+        ("a/#/b", "'#' must be the last level and stand alone"),
+        ("a#", "'#' must be the last level and stand alone"),
+        ("sp+rt", "'+' must stand alone as a whole level"),
+        ("a/b+", "'+' must stand alone as a whole level"),
+        ("a\x00b", "cannot contain the NUL character"),
+        ("x" * 65_536, "at most 65,535 bytes in UTF-8; this one is 65,536 bytes"),
+        ("é" * 32_768, "this one is 65,536 bytes"),  # bytes, not characters
+        ("\ud800", "valid UTF-8"),
+    ],
+)
+def test_invalid_filters_are_refused_with_a_clear_message(topic: str, message: str) -> None:
+    assert message in (validate_filter(topic) or "")
+    assert message in (validate_rule_topic(topic) or "")
+
+
+@pytest.mark.parametrize(
+    "topic", ["#", "+", "a/+/b/#", "/", "a//b", "$SYS/#", "x" * 65_535, "é" * 32_767, "a b"]
+)
+def test_valid_filters(topic: str) -> None:
+    assert validate_filter(topic) is None
+
+
+def test_publish_topic_names_have_no_wildcards() -> None:
+    assert validate_topic_name("a/b") is None
+    assert "only for subscriptions" in (validate_topic_name("a/+") or "")
+    assert "cannot be empty" in (validate_topic_name("") or "")
+
+
+@pytest.mark.parametrize(
+    ("topic", "ok"),
+    [
+        ("devices/${clientid}/#", True),
+        ("${username}/${clientid}", True),
+        ("devices/pre${clientid}", False),
+        ("devices/${clientid}x", False),
+        ("devices/${other}", False),
+    ],
+)
+def test_placeholders_must_be_whole_levels(topic: str, ok: bool) -> None:
+    assert (validate_rule_topic(topic) is None) is ok
+    # For a device the same text is an ordinary filter.
+    assert validate_filter(topic) is None
+
+
+@pytest.mark.parametrize(
+    ("client", "ok"),
+    [
+        ("*", True),
+        ("agent-*", True),
+        ("agent*", True),
+        ("sensor-7", True),
+        ("", False),
+        ("a*b", False),
+        ("*-agent", False),
+        ("with space", False),
+        ("user@org", False),
+        ("a" * 65, False),
+        ("a" * 64, True),
+    ],
+)
+def test_who_validation(client: str, ok: bool) -> None:
+    assert (validate_client(client) is None) is ok
+
+
+def test_compile_names_the_bad_rule() -> None:
+    """compile_policy refuses a bad rule by its 1-based index and field."""
+    with pytest.raises(InvalidRule) as caught:
+        compile_policy(
+            "allow", [RuleSpec("*", "publish", "ok", "allow"), RuleSpec("*", "publish", "a/#/b", "allow")]
+        )
+    assert caught.value.index == 2
+    assert set(caught.value.problems) == {"topic"}
+    assert str(caught.value).startswith("rule 2: topic: '#' must be the last level")
