@@ -45,15 +45,14 @@ class BrokerOptions:
     reconcile_seconds: float = 3.0
     # Threads that verify argon2 hashes; argon2 releases the GIL, so one per core is the useful most.
     login_threads: int = 2
-    # Write BrokerNode and LiveSession rows (off for brokers that tests start without a database).
-    presence: bool = True
 
 
 def options_from_settings() -> BrokerOptions:
     """The broker configuration for `manage.py runbroker`, from settings and the environment."""
+    # CLOUDSIGNAL_MQTT_BIND binds all three unless a listener has its own address.
     default_bind = settings.MQTT_BIND
     listeners = [
-        Listener(MQTT, env_str("CLOUDSIGNAL_MQTT_TCP_BIND") or default_bind, settings.MQTT_PORT, "CLOUDSIGNAL_MQTT_PORT"),
+        Listener(MQTT, default_bind, settings.MQTT_PORT, "CLOUDSIGNAL_MQTT_PORT"),
         Listener(
             MQTTS,
             env_str("CLOUDSIGNAL_MQTTS_BIND") or default_bind,
@@ -62,7 +61,11 @@ def options_from_settings() -> BrokerOptions:
             tls=True,
         ),
         Listener(
-            WS, env_str("CLOUDSIGNAL_WS_BIND") or default_bind, settings.WS_PORT, "CLOUDSIGNAL_WS_PORT", websocket=True
+            WS,
+            env_str("CLOUDSIGNAL_WS_BIND") or default_bind,
+            settings.WS_PORT,
+            "CLOUDSIGNAL_WS_PORT",
+            websocket=True,
         ),
     ]
     return BrokerOptions(
@@ -77,7 +80,7 @@ def options_from_settings() -> BrokerOptions:
     )
 
 
-def test_listeners(*, tls: bool = False, websocket: bool = False) -> list[Listener]:
+def loopback_listeners(*, tls: bool = False, websocket: bool = False) -> list[Listener]:
     """Loopback listeners on free ports, for tests and benchmarks."""
     listeners = [Listener(MQTT, "127.0.0.1", 0, "CLOUDSIGNAL_MQTT_PORT")]
     if tls:

@@ -1,0 +1,506 @@
+"""The MQTT broker: amqtt 0.12.1 with CloudSignal's logins, tenancy and revocation.
+
+amqtt has no hook to authenticate before it touches session state, to namespace tenants, or to end
+a session from outside, so this subclass re-does the connection path (`_client_connected`) and a few
+private methods. Each override says which stock defect it fixes; the shared notes
+(`amqtt-0.12.1.md`) record how each was reproduced. amqtt is pinned to 0.12.1 for this reason.
+
+The connection path, in order: CONNECT within `connect_timeout` and under `max_packet_size`;
+credential check in a thread (no session state touched yet; a refusal leaves nothing behind); will
+topic checked like a publish; the client id put in the workspace's namespace; take-over of the same
+client id in the same workspace; CONNACK; registration (so revocation can find it), then one re-check
+of the credential in case a revocation committed while we were verifying it.
+"""
+
+import asyncio
+import contextlib
+import logging
+import math
+import socket
+import ssl
+from functools import partial
+from http import HTTPStatus
+from typing import Any
+
+import websockets
+from amqtt.adapters import ReaderAdapter, WriterAdapter
+from amqtt.broker import Broker, Server
+from amqtt.contexts import Action
+from amqtt.errors import AMQTTError, MQTTError, NoDataError
+from amqtt.mqtt.connack import ConnackPacket
+from amqtt.mqtt.constants import QOS_1, QOS_2
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+from amqtt.mqtt.publish import PublishPacket
+from amqtt.mqtt.subscribe import SubscribePacket
+from amqtt.mqtt.unsubscribe import UnsubscribePacket
+from amqtt.session import OutgoingApplicationMessage, Session
+from amqtt.utils import gen_client_id
+from django import db
+from transitions import MachineError
+from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Request, Response
+
+from cloudsignal.broker import namespace
+from cloudsignal.broker.auth import NOT_AUTHORIZED, SERVER_UNAVAILABLE, Authenticator, Login, Refusal
+from cloudsignal.broker.config import BrokerOptions
+from cloudsignal.broker.control import ControlServer
+from cloudsignal.broker.kick import LiveConnection, Revoker, SessionRegistry
+from cloudsignal.broker.offloop import ThreadPool
+from cloudsignal.broker.packets import PacketTooLarge, SizeLimitedReader
+from cloudsignal.broker.presence import Presence
+from cloudsignal.broker.reconcile import reconcile_forever
+from cloudsignal.broker.topics import PUBLISH, SUBSCRIBE, TopicGate
+
+log = logging.getLogger(__name__)
+
+WEBSOCKET_PATH = "/mqtt"
+# Keep-alive is enforced at 1.5 times the interval the client announced (MQTT 3.1.1, 3.1.2.10).
+KEEPALIVE_GRACE = 1.5
+# How long a kick or take-over waits for the old connection to finish.
+CLOSE_WAIT_SECONDS = 2.0
+
+
+class TenantHandler(BrokerProtocolHandler):
+    """amqtt's protocol handler, with topics moved into the session's workspace namespace.
+
+    Inbound topics and filters get the prefix before amqtt sees them; outbound messages lose it, and
+    a message outside the prefix is never sent (whatever path it came by: live, queued, retained).
+    """
+
+    prefix = ""
+
+    async def handle_publish(self, publish_packet: PublishPacket) -> None:
+        header = publish_packet.variable_header
+        # Invalid topics ($, empty, wildcards) stay as they are: the broker ends the session on them.
+        if header is not None and self.prefix and namespace.is_publishable(header.topic_name):
+            header.topic_name = self.prefix + header.topic_name
+        await super().handle_publish(publish_packet)
+
+    async def handle_subscribe(self, subscribe: SubscribePacket) -> None:
+        if subscribe.payload is not None:
+            # `$SYS/#` and other filters outside the namespace stay bare and get SUBACK 0x80.
+            subscribe.payload.topics = [
+                (self.prefix + f if self.prefix and namespace.is_subscribable(f) else f, qos)
+                for f, qos in subscribe.payload.topics
+            ]
+        await super().handle_subscribe(subscribe)
+
+    async def handle_unsubscribe(self, unsubscribe: UnsubscribePacket) -> None:
+        if unsubscribe.payload is not None and self.prefix:
+            unsubscribe.payload.topics = [self.prefix + f for f in unsubscribe.payload.topics]
+        await super().handle_unsubscribe(unsubscribe)
+
+    async def mqtt_publish(
+        self,
+        topic: str,
+        data: bytes | bytearray,
+        qos: int | None,
+        retain: bool,
+        ack_timeout: int | None = None,
+    ) -> OutgoingApplicationMessage:
+        if not self.prefix or not topic.startswith(self.prefix):
+            return OutgoingApplicationMessage(None, topic, qos, data, retain)  # not this tenant's: dropped
+        return await super().mqtt_publish(topic[len(self.prefix) :], data, qos, retain, ack_timeout)
+
+    def handle_read_timeout(self) -> None:
+        # Stock amqtt ignores an expired keep-alive (upstream issue #308): close like a dropped socket,
+        # which also publishes the will, as the spec asks.
+        self._keepalive_expiry = asyncio.ensure_future(self.handle_connection_closed())
+
+
+class CloudSignalBroker(Broker):
+    def __init__(
+        self, options: BrokerOptions, sockets: dict[str, socket.socket], ssl_context: ssl.SSLContext | None
+    ) -> None:
+        # The stock listener config is unused: our listeners are opened from already bound sockets.
+        # No amqtt plugins: logins and topic checks are ours, and without the $SYS plugin there is no
+        # broker-wide topic that could leak between tenants.
+        super().__init__({"listeners": {"default": {"type": "tcp", "bind": "127.0.0.1:0"}}, "plugins": {}})
+        self.options = options
+        self._bound_sockets = sockets
+        self._ssl_context = ssl_context
+        self.authenticator = Authenticator()
+        self.topics = TopicGate()
+        self.registry = SessionRegistry()
+        self.revoker = Revoker(self)
+        self.presence = Presence(self.registry.connections)
+        # Logins (argon2) and everything else in separate pools, so a login burst never delays a
+        # revocation.
+        self.login_pool = ThreadPool(options.login_threads, "broker-login")
+        self.control_pool = ThreadPool(2, "broker-control")
+        self._background: set[asyncio.Task[Any]] = set()
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {name: sock.getsockname()[1] for name, sock in self._bound_sockets.items()}
+
+    async def start(self) -> None:
+        self.control = ControlServer(self, self.options.control_socket)
+        await self.control.start()
+        try:
+            await self.presence.start()
+            await super().start()
+        except BaseException:
+            await self.control.stop()
+            raise
+        self._reconcile = asyncio.create_task(reconcile_forever(self, self.options.reconcile_seconds))
+
+    async def shutdown(self) -> None:
+        self._reconcile.cancel()
+        await asyncio.gather(self._reconcile, return_exceptions=True)
+        await self.control.stop()
+        await super().shutdown()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.presence.stop()
+        self.login_pool.shutdown()
+        self.control_pool.shutdown()
+
+    # Listeners -------------------------------------------------------------------------------
+
+    async def _start_listeners(self) -> None:
+        for listener in self.options.listeners:
+            sock = self._bound_sockets[listener.name]
+            context = self._ssl_context if listener.tls else None
+            instance: Any
+            if listener.websocket:
+                instance = await websockets.serve(
+                    partial(self.ws_connected, listener_name=listener.name),
+                    sock=sock,
+                    ssl=context,
+                    subprotocols=[websockets.Subprotocol("mqtt")],
+                    process_request=_only_mqtt_path,
+                    max_size=self.options.max_packet_size + 8,
+                    ping_interval=None,  # MQTT has its own keep-alive
+                )
+            else:
+                instance = await asyncio.start_server(
+                    partial(self.stream_connected, listener_name=listener.name),
+                    sock=sock,
+                    ssl=context,
+                    ssl_handshake_timeout=self.options.connect_timeout if context else None,
+                )
+            self._servers[listener.name] = Server(listener.name, instance, self.options.max_connections)
+
+    # The connection path ------------------------------------------------------------------------
+
+    async def _client_connected(
+        self, listener_name: str, reader: ReaderAdapter, writer: WriterAdapter
+    ) -> None:
+        # Stock amqtt released the connection slot only on its own exception types, so truncated
+        # CONNECTs leaked slots until nobody could connect. Here every path releases it.
+        server = self._servers[listener_name]
+        await server.acquire_connection()
+        try:
+            await self._serve(listener_name, reader, writer)
+        except Exception:
+            log.debug("connection on %s ended with an error", listener_name, exc_info=True)
+        finally:
+            server.release_connection()
+            await _close_quietly(writer)
+
+    async def _serve(self, listener_name: str, reader: ReaderAdapter, writer: WriterAdapter) -> None:
+        peer = writer.get_peer_info()
+        if peer is None:
+            return
+        remote_address = str(peer[0])
+        limited = SizeLimitedReader(reader, self.options.max_packet_size)
+        try:
+            handler, incoming = await asyncio.wait_for(
+                TenantHandler.init_from_connect(limited, writer, self.plugins_manager),
+                self.options.connect_timeout,
+            )
+        except TimeoutError:
+            log.info("no CONNECT from %s within %ss", remote_address, self.options.connect_timeout)
+            return
+        except (AMQTTError, MQTTError, NoDataError, PacketTooLarge, ValueError, UnicodeDecodeError) as exc:
+            log.info("bad CONNECT from %s: %s", remote_address, exc)
+            return
+
+        # Authenticate before anything else: stock amqtt let a failed login take over or wipe the
+        # session of the client id it named, and left a ghost session behind.
+        outcome = await self.login_pool.run(self.authenticator.check, incoming.username, incoming.password)
+        if isinstance(outcome, Refusal):
+            log.info("login refused for %r from %s: %s", incoming.username, remote_address, outcome.reason)
+            await _refuse(writer, outcome.code)
+            return
+        login = outcome
+        if missing := self.topics.missing([login.workspace_id]):
+            try:
+                self.topics.install(await self.control_pool.run(self.topics.load, missing))
+            except db.Error:
+                await _refuse(writer, SERVER_UNAVAILABLE)
+                return
+
+        device_client_id = incoming.client_id or gen_client_id()
+        # Stock amqtt never checked will topics: a will could land in any topic of any tenant.
+        if incoming.will_flag:
+            will_topic = incoming.will_topic or ""
+            if not namespace.is_publishable(will_topic) or not self.topics.allows(
+                login, device_client_id, PUBLISH, will_topic
+            ):
+                log.info("will topic %r refused for %s", will_topic, incoming.username)
+                await _refuse(writer, NOT_AUTHORIZED)
+                return
+            incoming.will_topic = namespace.topic_prefix(login.workspace_id) + will_topic
+
+        conn = await self._open_session(
+            listener_name, remote_address, limited, writer, handler, incoming, login, device_client_id
+        )
+        try:
+            # A revocation that committed while we were verifying found no session to end: look again.
+            self._in_background(self.revoker.recheck([login.client_pk]))
+            self.presence.connected(conn)
+            await self._publish_session_retained_messages(conn.session)
+            await self._client_message_loop(conn.session, conn.handler)
+        finally:
+            self.registry.remove(conn)
+            self.presence.disconnected(conn)
+            conn.closed.set()
+
+    async def _open_session(
+        self,
+        listener_name: str,
+        remote_address: str,
+        reader: ReaderAdapter,
+        writer: WriterAdapter,
+        handler: BrokerProtocolHandler,
+        incoming: Session,
+        login: Login,
+        device_client_id: str,
+    ) -> LiveConnection:
+        # Client ids are per workspace: `dev` in one workspace never meets `dev` in another.
+        key = namespace.session_key(login.workspace_id, device_client_id)
+        if (previous := self.registry.connections.get(key)) is not None:
+            log.info("client id %s connected again; closing the older connection", key)
+            await self._close_connection(previous)
+
+        stored = self._sessions.get(key)
+        if incoming.clean_session or stored is None:
+            await self._delete_session(key)
+            session = incoming
+            session.parent = 0
+        else:
+            session = stored[0]
+            for name in (
+                "will_flag",
+                "will_message",
+                "will_topic",
+                "will_qos",
+                "will_retain",
+                "clean_session",
+            ):
+                setattr(session, name, getattr(incoming, name))
+            session.parent = 1
+        session.client_id = key
+        session.username = incoming.username
+        session.password = None  # not needed past the login; keep it out of memory dumps
+        session.remote_address = incoming.remote_address
+        session.remote_port = incoming.remote_port
+        session.keep_alive = math.ceil(incoming.keep_alive * KEEPALIVE_GRACE)
+        try:
+            session.transitions.connect()
+        except MachineError:
+            # The previous connection did not finish in time; it is closed, so mark it so.
+            session.transitions.disconnect()
+            session.transitions.connect()
+
+        assert isinstance(handler, TenantHandler)
+        handler.prefix = namespace.topic_prefix(login.workspace_id)
+        handler.attach(session, reader, writer)
+        self._sessions[key] = (session, handler)
+        self.registry.owners[key] = login
+        await handler.mqtt_connack_authorize(True)
+        await handler.start()
+        conn = LiveConnection(
+            key=key,
+            device_client_id=device_client_id,
+            login=login,
+            listener=listener_name,
+            remote_address=remote_address,
+            session=session,
+            handler=handler,
+        )
+        self.registry.add(conn)
+        return conn
+
+    async def _close_connection(self, conn: LiveConnection, *, publish_will: bool = True) -> None:
+        if not publish_will:
+            # A revoked client's will must not be published.
+            conn.session.will_flag = False
+        await conn.handler.handle_connection_closed()
+        try:
+            await asyncio.wait_for(conn.closed.wait(), CLOSE_WAIT_SECONDS)
+        except TimeoutError:
+            log.warning("connection %s did not close within %ss", conn.key, CLOSE_WAIT_SECONDS)
+
+    async def end_session(self, key: str, *, purge: bool, owner: Login) -> int:
+        """Close the live connection of session `key`, if any; with `purge`, also drop its
+        subscriptions and queued messages. Returns the number of connections closed (0 or 1)."""
+        conn = self.registry.connections.get(key)
+        closed = 0
+        if conn is not None and conn.login == owner:
+            await self._close_connection(conn, publish_will=False)
+            closed = 1
+        if purge and self.registry.owners.get(key) == owner:
+            await self._cleanup_session(key)
+        return closed
+
+    def _in_background(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # Session bookkeeping ----------------------------------------------------------------------
+
+    async def _cleanup_session(self, client_id: str) -> None:
+        await super()._cleanup_session(client_id)
+        self.registry.owners.pop(client_id, None)
+
+    async def _delete_session(self, client_id: str) -> None:
+        await super()._delete_session(client_id)
+        self.registry.owners.pop(client_id, None)
+
+    # Messages -----------------------------------------------------------------------------------
+
+    async def _handle_message_delivery(
+        self, client_session: Session, handler: BrokerProtocolHandler, wait_deliver: asyncio.Future[Any]
+    ) -> bool:
+        message = wait_deliver.result()
+        if message is None:
+            return True
+        prefix = getattr(handler, "prefix", "")
+        if not prefix or not message.topic.startswith(prefix):
+            # A `$`, empty or wildcard topic. Stock amqtt stopped reading but left the connection open
+            # (a zombie); close it like a dropped socket.
+            log.info("%s published to invalid topic %r; closing", client_session.client_id, message.topic)
+            await handler.handle_connection_closed()
+            return True
+        if not await self._topic_filtering(client_session, message.topic, Action.PUBLISH):
+            return True  # denied: acknowledged (QoS 1/2) and dropped, as MQTT 3.1.1 has no refusal
+        # The publish QoS travels with the message: each subscriber gets min(publish, subscription).
+        await self._broadcast_message(client_session, message.topic, message.data, message.qos)
+        if message.publish_packet is not None and message.publish_packet.retain_flag:
+            await self.retain_message(client_session, message.topic, message.data, message.qos)
+        return True
+
+    async def _run_broadcast(self, running_tasks: Any) -> None:
+        broadcast = await self._broadcast_queue.get()
+        topic = broadcast["topic"]
+        publish_qos = broadcast.get("qos")
+        for topic_filter, subscriptions in list(self._subscriptions.items()):
+            if not self._matches(topic, topic_filter):
+                continue
+            for target, subscription_qos in subscriptions:
+                # Stock amqtt delivered at the subscription QoS whatever the publish QoS was.
+                qos = subscription_qos if publish_qos is None else min(publish_qos, subscription_qos)
+                if not self._receive_allowed(target, topic):
+                    continue
+                connected = target.transitions.state == "connected"
+                if not connected:
+                    if not target.clean_session and qos in (QOS_1, QOS_2):
+                        await self._retain_broadcast_message(broadcast, qos, target)
+                    continue
+                handler = self._get_handler(target)
+                if handler is not None:
+                    running_tasks.append(
+                        asyncio.ensure_future(handler.mqtt_publish(topic, broadcast["data"], qos, False))
+                    )
+
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Session
+    ) -> None:
+        # Stock amqtt replayed retained messages for every subscription in the broker, on every
+        # CONNECT, with no ACL check. Here: only for this new subscription, only what may be received.
+        topic_filter, qos = subscription
+        handler = self._get_handler(session)
+        if handler is None:
+            return
+        tasks = [
+            asyncio.ensure_future(
+                handler.mqtt_publish(
+                    topic, retained.data, min(qos, retained.qos if retained.qos is not None else qos), True
+                )
+            )
+            for topic, retained in list(self._retained_messages.items())
+            if self._matches(topic, topic_filter) and self._receive_allowed(session, topic)
+        ]
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def _handle_disconnect(
+        self, client_session: Session, handler: BrokerProtocolHandler, disconnect_waiter: asyncio.Future[Any]
+    ) -> None:
+        # The will was allowed at CONNECT; the rules may have changed since.
+        will_topic = client_session.will_topic
+        if client_session.will_flag and not (
+            will_topic and self._allowed(client_session, will_topic, PUBLISH)
+        ):
+            client_session.will_flag = False
+        await super()._handle_disconnect(client_session, handler, disconnect_waiter)
+
+    # Topic checks -------------------------------------------------------------------------------
+
+    async def _topic_filtering(self, session: Session, topic: str, action: Action) -> bool:
+        if action == Action.RECEIVE:
+            return self._receive_allowed(session, topic)
+        return self._allowed(session, topic, PUBLISH if action == Action.PUBLISH else SUBSCRIBE)
+
+    def _receive_allowed(self, session: Session, topic: str) -> bool:
+        # Receiving a topic is allowed when subscribing to exactly that topic would be.
+        return self._allowed(session, topic, SUBSCRIBE)
+
+    def _allowed(self, session: Session, topic: str, action: str) -> bool:
+        key = session.client_id or ""
+        login = self.registry.owners.get(key)
+        if login is None:
+            return False
+        prefix = namespace.topic_prefix(login.workspace_id)
+        if not topic.startswith(prefix):
+            return False
+        return self.topics.allows(login, namespace.split_session_key(key)[1], action, topic[len(prefix) :])
+
+    async def rules_changed(self, workspace_ids: list[int]) -> None:
+        """Reload these workspaces' ACL policies and drop subscriptions they no longer allow."""
+        loaded = set(workspace_ids) & {login.workspace_id for login in self.registry.owners.values()}
+        # Workspaces nobody here belongs to are forgotten; their next login loads them fresh.
+        self.topics.forget(set(workspace_ids) - loaded)
+        if not loaded:
+            return
+        self.topics.install(await self.control_pool.run(self.topics.load, sorted(loaded)))
+        prefixes = tuple(namespace.topic_prefix(ws) for ws in loaded)
+        for topic_filter in [f for f in self._subscriptions if f.startswith(prefixes)]:
+            for session, _qos in list(self._subscriptions.get(topic_filter, [])):
+                if not self._allowed(session, topic_filter, SUBSCRIBE):
+                    log.info("rules changed: %s loses its subscription %s", session.client_id, topic_filter)
+                    self._del_subscription(topic_filter, session)
+            if not self._subscriptions.get(topic_filter):
+                self._subscriptions.pop(topic_filter, None)
+
+
+def _only_mqtt_path(connection: ServerConnection, request: Request) -> Response | None:
+    if request.path.split("?", 1)[0] != WEBSOCKET_PATH:
+        return connection.respond(
+            HTTPStatus.NOT_FOUND, f"MQTT over WebSocket is served at {WEBSOCKET_PATH}\n"
+        )
+    return None
+
+
+async def _refuse(writer: WriterAdapter, code: int) -> None:
+    with contextlib.suppress(OSError, AMQTTError):
+        await ConnackPacket.build(0, code).to_stream(writer)
+
+
+async def _close_quietly(writer: WriterAdapter) -> None:
+    try:
+        await asyncio.wait_for(writer.close(), CLOSE_WAIT_SECONDS)
+    except TimeoutError:
+        # A peer that stopped reading: drop the socket without flushing.
+        transport = getattr(getattr(writer, "_writer", None), "transport", None)
+        if transport is not None:
+            transport.abort()
+    except (OSError, AMQTTError, websockets.WebSocketException):
+        pass
+    except Exception:
+        log.debug("closing a connection failed", exc_info=True)

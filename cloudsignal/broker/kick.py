@@ -1,0 +1,134 @@
+"""Which credential holds which session, and ending the sessions of credentials that changed.
+
+The database is the truth: a session may live only while its credential's row exists, is enabled and
+still has the credential_version the session logged in with. Hints from the dashboard
+("credentials-changed"), the check right after each login and the periodic reconciliation all end
+in `Revoker.enforce`, which re-reads the rows and ends what no longer matches.
+"""
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, NamedTuple
+
+from django.utils import timezone
+
+from clients.models import MqttClient
+from cloudsignal.broker.auth import Login
+
+if TYPE_CHECKING:
+    from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+    from amqtt.session import Session
+
+    from cloudsignal.broker.broker import CloudSignalBroker
+
+log = logging.getLogger(__name__)
+
+# SQLite allows 32,766 parameters per statement; stay well below for older builds (999).
+_CHUNK = 900
+
+
+@dataclass(eq=False)
+class LiveConnection:
+    """One open MQTT connection that logged in."""
+
+    key: str  # the broker's session id (namespace.session_key)
+    device_client_id: str
+    login: Login
+    listener: str
+    remote_address: str
+    session: "Session"
+    handler: "BrokerProtocolHandler"
+    connected_since: datetime = field(default_factory=timezone.now)
+    # Set when the connection's task has finished with it.
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    # The LiveSession row's pk, once presence has written it.
+    row_id: int | None = None
+
+
+class SessionRegistry:
+    """Live connections, and the credential that owns every stored session (connected or not).
+
+    Offline persistent sessions matter too: a revoked credential's subscriptions and queued messages
+    must go even when its device is not connected.
+    """
+
+    def __init__(self) -> None:
+        self.connections: dict[str, LiveConnection] = {}
+        self.owners: dict[str, Login] = {}
+
+    def add(self, conn: LiveConnection) -> None:
+        self.connections[conn.key] = conn
+        self.owners[conn.key] = conn.login
+
+    def remove(self, conn: LiveConnection) -> None:
+        if self.connections.get(conn.key) is conn:
+            del self.connections[conn.key]
+
+    def keys_of(self, client_pks: set[int]) -> list[str]:
+        return [key for key, login in self.owners.items() if login.client_pk in client_pks]
+
+    def client_pks(self) -> set[int]:
+        return {login.client_pk for login in self.owners.values()}
+
+    def by_row(self, row_id: int) -> LiveConnection | None:
+        return next((c for c in self.connections.values() if c.row_id == row_id), None)
+
+
+class Credential(NamedTuple):
+    enabled: bool
+    credential_version: int
+
+
+def current_credentials(client_pks: Iterable[int]) -> dict[int, Credential]:
+    """The rows as they are now (one query per 900 ids). Blocking."""
+    pks = sorted(set(client_pks))
+    found: dict[int, Credential] = {}
+    for start in range(0, len(pks), _CHUNK):
+        rows = MqttClient.objects.filter(pk__in=pks[start : start + _CHUNK]).values_list(
+            "pk", "enabled", "credential_version"
+        )
+        found.update({pk: Credential(enabled, version) for pk, enabled, version in rows})
+    return found
+
+
+class Revoker:
+    def __init__(self, broker: "CloudSignalBroker") -> None:
+        self.broker = broker
+
+    async def credentials_changed(self, client_pks: Iterable[int]) -> int:
+        """Re-read these credentials and end every session they no longer allow. Returns how many
+        live connections were closed."""
+        pks = set(client_pks)
+        # A cached verification must not outlive a change, even one that kicked nobody.
+        self.broker.authenticator.verified.forget(list(pks))
+        return await self.recheck(pks)
+
+    async def recheck(self, client_pks: Iterable[int]) -> int:
+        """End the sessions of these credentials that the database no longer allows."""
+        pks = set(client_pks)
+        if not pks or not self.broker.registry.keys_of(pks):
+            return 0
+        current = await self.broker.control_pool.run(current_credentials, pks)
+        return await self.enforce(pks, current)
+
+    async def enforce(self, checked: set[int], current: dict[int, Credential]) -> int:
+        ended = 0
+        for key in self.broker.registry.keys_of(checked):
+            login = self.broker.registry.owners.get(key)
+            if login is None:
+                continue
+            row = current.get(login.client_pk)
+            if row is None or not row.enabled or row.credential_version != login.credential_version:
+                log.info("ending session %s: credential %s changed", key, login.client_pk)
+                ended += await self.broker.end_session(key, purge=True, owner=login)
+        return ended
+
+    async def disconnect(self, row_id: int) -> int:
+        """The dashboard's plain "Disconnect": close one connection; its stored session stays."""
+        conn = self.broker.registry.by_row(row_id)
+        if conn is None:
+            return 0
+        return await self.broker.end_session(conn.key, purge=False, owner=conn.login)

@@ -1,0 +1,139 @@
+"""Who is online, for the dashboard: this broker's BrokerNode row and one LiveSession row per connection.
+
+Writes happen in one thread of their own, batched: connects and disconnects queue up and are written
+in one transaction as soon as the previous batch is done, so a login burst costs a few transactions,
+not one per login, and never blocks the event loop. The node's heartbeat keeps its sessions "live";
+a crashed broker stops beating and the dashboard stops counting its rows (the next broker to start
+deletes them).
+"""
+
+import asyncio
+import logging
+import os
+import uuid
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from clients.models import (
+    BROKER_HEARTBEAT_SECONDS,
+    BROKER_STALE_AFTER_SECONDS,
+    BrokerNode,
+    LiveSession,
+    MqttClient,
+)
+from cloudsignal.broker.kick import LiveConnection
+from cloudsignal.broker.offloop import ThreadPool
+
+log = logging.getLogger(__name__)
+
+
+class Presence:
+    def __init__(self, live: dict[str, LiveConnection]) -> None:
+        self._live = live
+        self._pool = ThreadPool(1, "presence")
+        self._queue: list[tuple[bool, LiveConnection]] = []
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.node_id = uuid.uuid4()
+
+    async def start(self) -> None:
+        await self._pool.run(_register_node, self.node_id)
+        self._tasks = [asyncio.create_task(self._write_loop()), asyncio.create_task(self._heartbeat_loop())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            # Deleting the node deletes its LiveSession rows too.
+            await self._pool.run(BrokerNode.objects.filter(pk=self.node_id).delete)
+        except Exception:
+            log.warning(
+                "could not delete broker node %s; it goes stale on its own", self.node_id, exc_info=True
+            )
+        self._pool.shutdown()
+
+    def connected(self, conn: LiveConnection) -> None:
+        self._queue.append((True, conn))
+        self._wake.set()
+
+    def disconnected(self, conn: LiveConnection) -> None:
+        self._queue.append((False, conn))
+        self._wake.set()
+
+    async def flushed(self) -> None:
+        """Wait until everything queued so far is written (tests and shutdown)."""
+        while self._queue or self._wake.is_set():
+            await asyncio.sleep(0.01)
+        # One more turn so an in-flight batch completes.
+        await self._pool.run(lambda: None)
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._queue = self._queue, []
+            try:
+                await self._pool.run(self._write, self.node_id, batch)
+            except Exception:
+                # Lost presence rows are restored by the heartbeat's next full rewrite.
+                log.warning("writing %d presence changes failed", len(batch), exc_info=True)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(BROKER_HEARTBEAT_SECONDS)
+            try:
+                alive = await self._pool.run(_beat, self.node_id)
+                if not alive:
+                    # Another broker took us for dead (we were paused too long) and deleted our rows.
+                    log.warning("broker node %s was removed; registering again", self.node_id)
+                    await self._pool.run(_register_node, self.node_id)
+                    for conn in self._live.values():
+                        conn.row_id = None
+                        self.connected(conn)
+            except Exception:
+                log.warning("broker heartbeat failed", exc_info=True)
+
+    @staticmethod
+    def _write(node_id: uuid.UUID, batch: list[tuple[bool, LiveConnection]]) -> None:
+        # A connection that came and went within one batch needs no row at all.
+        came = {id(conn) for is_new, conn in batch if is_new}
+        went = {id(conn) for is_new, conn in batch if not is_new}
+        now = timezone.now()
+        with transaction.atomic():
+            for is_new, conn in batch:
+                if id(conn) in came and id(conn) in went:
+                    continue
+                if is_new:
+                    try:
+                        with transaction.atomic():
+                            row = LiveSession.objects.create(
+                                node_id=node_id,
+                                client_id=conn.login.client_pk,
+                                mqtt_client_id=conn.device_client_id[:256],
+                                remote_address=conn.remote_address[:100],
+                                listener=conn.listener,
+                                connected_since=conn.connected_since,
+                            )
+                        conn.row_id = row.pk
+                    except IntegrityError:
+                        # The credential was deleted meanwhile; its session is being ended.
+                        pass
+                elif conn.row_id is not None:
+                    LiveSession.objects.filter(pk=conn.row_id).delete()
+            logged_in = {conn.login.client_pk for is_new, conn in batch if is_new}
+            if logged_in:
+                MqttClient.objects.filter(pk__in=logged_in).update(last_connected=now)
+
+
+def _register_node(node_id: uuid.UUID) -> None:
+    """Create this broker's node row, after deleting nodes that stopped beating (crashed brokers)."""
+    cutoff = timezone.now() - timedelta(seconds=BROKER_STALE_AFTER_SECONDS)
+    BrokerNode.objects.filter(heartbeat__lt=cutoff).delete()
+    BrokerNode.objects.create(id=node_id, pid=os.getpid())
+
+
+def _beat(node_id: uuid.UUID) -> bool:
+    return BrokerNode.objects.filter(pk=node_id).update(heartbeat=timezone.now()) == 1

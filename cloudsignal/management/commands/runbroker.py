@@ -1,0 +1,53 @@
+"""`manage.py runbroker`: the MQTT broker alone, until SIGTERM or Ctrl-C.
+
+It prints one line per listener, then a line `broker ready mqtt=PORT mqtts=PORT ws=PORT` that
+scripts (and tests starting it with ports 0) can wait for.
+"""
+
+import asyncio
+import signal
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from cloudsignal.broker import tls
+from cloudsignal.broker.broker import WEBSOCKET_PATH
+from cloudsignal.broker.config import options_from_settings
+from cloudsignal.broker.runner import start_broker
+
+
+class Command(BaseCommand):
+    help = "Run the MQTT broker (TCP, TLS and WebSocket listeners) until SIGTERM or Ctrl-C."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        options = options_from_settings()
+        if options.tls_cert is None or options.tls_key is None:
+            options.tls_cert, options.tls_key = tls.ensure_self_signed(
+                settings.DATA_DIR, settings.PUBLIC_HOST
+            )
+            self.stdout.write(
+                f"TLS: self-signed certificate {options.tls_cert} (devices use it as their CA file)"
+            )
+        broker = await start_broker(options)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        ports = broker.ports
+        for listener in options.listeners:
+            path = WEBSOCKET_PATH if listener.websocket else ""
+            self.stdout.write(
+                f"MQTT broker listening on {listener.name}://{listener.host}:{ports[listener.name]}{path}"
+            )
+        self.stdout.write("broker ready " + " ".join(f"{name}={port}" for name, port in ports.items()))
+        self.stdout.flush()
+        try:
+            await stop.wait()
+        finally:
+            self.stdout.write("Stopping the broker...")
+            self.stdout.flush()
+            await broker.shutdown()

@@ -1,0 +1,153 @@
+"""A paho-mqtt device for tests: connect, publish, subscribe and wait on what happens, with deadlines."""
+
+import queue
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+WAIT = 10.0
+# paho 2 reports MQTT 3.1.1 CONNACK codes as MQTT 5 reason codes; tests speak 3.1.1.
+_CONNACK_V3 = {0: 0, 132: 1, 133: 2, 136: 3, 134: 4, 135: 5}
+
+
+@dataclass
+class Message:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+
+
+class Device:
+    def __init__(
+        self,
+        port: int,
+        username: str | None,
+        password: str | None,
+        client_id: str = "",
+        *,
+        clean_session: bool = True,
+        transport: str = "tcp",
+        ca_file: str | None = None,
+        keepalive: int = 60,
+        will: tuple[str, bytes, int, bool] | None = None,
+    ) -> None:
+        self.port = port
+        self.keepalive = keepalive
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=clean_session,
+            protocol=mqtt.MQTTv311,
+            transport=transport,  # type: ignore[arg-type]
+            reconnect_on_failure=False,
+        )
+        if transport == "websockets":
+            self.client.ws_set_options(path="/mqtt")
+        if ca_file:
+            self.client.tls_set(ca_certs=ca_file, cert_reqs=ssl.CERT_REQUIRED)
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        if will is not None:
+            topic, payload, qos, retain = will
+            self.client.will_set(topic, payload, qos, retain)
+        self.connack: queue.Queue[int] = queue.Queue()
+        self.disconnected = threading.Event()
+        self.messages: queue.Queue[Message] = queue.Queue()
+        self.subacks: dict[int, list[int]] = {}
+        self._suback_event = threading.Condition()
+        self.session_present: bool | None = None
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+
+    # Callbacks (paho's network thread)
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        self.session_present = bool(flags.session_present)
+        self.connack.put(_CONNACK_V3.get(reason_code.value, reason_code.value))
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        self.disconnected.set()
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        self.messages.put(Message(msg.topic, msg.payload, msg.qos, bool(msg.retain)))
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: int, reason_codes: Any, properties: Any) -> None:
+        with self._suback_event:
+            self.subacks[mid] = [rc.value for rc in reason_codes]
+            self._suback_event.notify_all()
+
+    # Actions
+
+    def connect(self, timeout: float = WAIT) -> int:
+        """Connect and return the CONNACK code (0 accepted; 3 server unavailable; 4/5 refused)."""
+        self.client.connect("127.0.0.1", self.port, keepalive=self.keepalive)
+        self.client.loop_start()
+        try:
+            return self.connack.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("no CONNACK") from None
+
+    def subscribe(self, topic_filter: str, qos: int = 0, timeout: float = WAIT) -> int:
+        """Subscribe and return the SUBACK code (granted QoS, or 128 for refused)."""
+        result, mid = self.client.subscribe(topic_filter, qos)
+        assert result == mqtt.MQTT_ERR_SUCCESS
+        with self._suback_event:
+            if not self._suback_event.wait_for(lambda: mid in self.subacks, timeout):
+                raise AssertionError(f"no SUBACK for {topic_filter}")
+            return self.subacks[mid][0]
+
+    def publish(self, topic: str, payload: bytes | str = b"x", qos: int = 0, retain: bool = False) -> None:
+        info = self.client.publish(topic, payload, qos, retain)
+        if qos:
+            info.wait_for_publish(WAIT)
+
+    def expect(self, timeout: float = WAIT) -> Message:
+        try:
+            return self.messages.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("no message arrived") from None
+
+    def flush(self) -> list[Message]:
+        """Round-trip a marker through the broker and return what arrived before it.
+
+        The broker handles one client's packets in order and broadcasts through one queue, so once
+        our own marker is back, everything published before it has been routed.
+        """
+        marker = f"flush/{uuid.uuid4().hex}"
+        assert self.subscribe(marker, 1) == 1
+        self.publish(marker, b"marker", qos=1)
+        seen = []
+        deadline = time.monotonic() + WAIT
+        while True:
+            message = self.expect(max(0.0, deadline - time.monotonic()))
+            if message.topic == marker:
+                self.client.unsubscribe(marker)
+                return seen
+            seen.append(message)
+
+    def wait_disconnected(self, timeout: float = WAIT) -> bool:
+        return self.disconnected.wait(timeout)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = WAIT, interval: float = 0.02) -> bool:
+    """Poll `condition` until it holds or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
