@@ -31,11 +31,13 @@ class Command(BaseCommand):
         importer.add_argument("file", metavar="FILE", help="A JSON file, or - to read standard input.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = self._workspace(options["org"], options["workspace"])
         if options["command"] == "export":
+            workspace = self._workspace(options["org"], options["workspace"])
             self.stdout.write(json.dumps(acl.export_policy(workspace), indent=2, ensure_ascii=False))
             return
+        # The file first: a bad one is reported the same whatever the database holds.
         default, specs = self._read(options["file"])
+        workspace = self._workspace(options["org"], options["workspace"])
         acl.replace_rules(workspace, default, specs)
         noun = "rule" if len(specs) == 1 else "rules"
         self.stderr.write(f"Imported {len(specs)} {noun} into {workspace.name}; default: {default}.")
@@ -71,7 +73,5 @@ class Command(BaseCommand):
             ) from None
         try:
             return acl.parse_policy(document)
-        except acl.InvalidRule as exc:
-            raise CommandError(f"{exc}. Nothing was changed.") from None
-        except ValueError as exc:
-            raise CommandError(f"{exc} Nothing was changed.") from None
+        except ValueError as exc:  # InvalidRule too: it names the rule
+            raise CommandError(f"{str(exc).rstrip('.')}. Nothing was changed.") from None
