@@ -16,7 +16,7 @@ from clients import acl
 from clients.models import AclRule
 from workspaces.models import Organization, Workspace
 
-POLICY = {
+POLICY: dict[str, Any] = {
     "default": "deny",
     "rules": [
         {"client": "agent-*", "action": "publish", "topic": "agents/${clientid}/#", "permission": "allow"},
@@ -29,7 +29,7 @@ POLICY = {
 def export(org: Organization, name: str = "Default") -> dict[str, Any]:
     out = io.StringIO()
     call_command("acl", "export", "--org", str(org.pk), "--workspace", name, stdout=out)
-    return json.loads(out.getvalue())  # type: ignore[no-any-return]
+    return json.loads(out.getvalue())
 
 
 def import_(org: Organization, path: str, name: str = "Default", stdin: str | None = None) -> str:
@@ -68,8 +68,8 @@ def test_round_trip(
 
 def test_import_replaces_everything(org: Organization, add_rule: Callable[..., AclRule]) -> None:
     add_rule(org.default_workspace, "old/#")
-    import_(org, "-", stdin=json.dumps({"default": "allow", "rules": [POLICY["rules"][0]]}))  # type: ignore[index]
-    assert export(org) == {"default": "allow", "rules": [POLICY["rules"][0]]}  # type: ignore[index]
+    import_(org, "-", stdin=json.dumps({"default": "allow", "rules": [POLICY["rules"][0]]}))
+    assert export(org) == {"default": "allow", "rules": [POLICY["rules"][0]]}
 
 
 @pytest.mark.parametrize(
@@ -81,7 +81,7 @@ def test_import_replaces_everything(org: Organization, add_rule: Callable[..., A
         ('{"rules": {}}', '"rules" must be a list'),
         ('{"rulez": []}', "Unknown key(s) rulez"),
         (
-            json.dumps({"rules": [POLICY["rules"][0], {**POLICY["rules"][1], "topic": "a/#/b"}]}),  # type: ignore[index, dict-item]
+            json.dumps({"rules": [POLICY["rules"][0], {**POLICY["rules"][1], "topic": "a/#/b"}]}),
             "rule 2: topic: '#' must be the last level and stand alone",
         ),
         (
