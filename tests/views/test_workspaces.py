@@ -1,0 +1,120 @@
+"""Workspaces, Settings → Organization, the help pages and the Sessions page."""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.test import Client
+from django.urls import reverse
+
+from clients.models import LiveSession, MqttClient
+from workspaces.models import Organization, Workspace
+
+HTMX = {"HX-Request": "true"}
+
+
+class TestWorkspaces:
+    def test_list_counts_clients(
+        self, owner_client: Client, org: Organization, staging: Workspace, make_client: Callable[..., Any]
+    ) -> None:
+        make_client(org, "agent-1", workspace=staging)
+        make_client(org, "agent-2", workspace=staging)
+        page = owner_client.get(reverse("workspaces:list")).content.decode()
+        assert "staging" in page and "2 clients" in page and "Default" in page
+
+    def test_create_and_rename(self, owner_client: Client, org: Organization) -> None:
+        response = owner_client.post(reverse("workspaces:create"), {"name": " production "}, headers=HTMX)
+        assert "workspaceCreated" in response["HX-Trigger"]
+        workspace = Workspace.objects.in_org(org).get(name="production")
+        owner_client.post(reverse("workspaces:rename", args=[workspace.pk]), {"name": "prod"})
+        workspace.refresh_from_db()
+        assert workspace.name == "prod"
+
+    def test_names_are_unique_regardless_of_case(
+        self, owner_client: Client, org: Organization, staging: Workspace
+    ) -> None:
+        response = owner_client.post(reverse("workspaces:create"), {"name": "STAGING"}, headers=HTMX)
+        assert "already exists" in response.content.decode()
+        assert Workspace.objects.in_org(org).count() == 2
+
+    def test_the_default_workspace_is_never_deleted(self, owner_client: Client, org: Organization) -> None:
+        default = org.default_workspace
+        page = owner_client.get(reverse("workspaces:list")).content.decode()
+        assert reverse("workspaces:delete", args=[default.pk]) not in page
+        response = owner_client.post(reverse("workspaces:delete", args=[default.pk]))
+        assert "cannot be deleted" in response.content.decode()
+        assert Workspace.objects.filter(pk=default.pk).exists()
+
+    def test_deleting_a_workspace_with_clients_names_them_first(
+        self, owner_client: Client, org: Organization, staging: Workspace, make_client: Callable[..., Any]
+    ) -> None:
+        client, _ = make_client(org, "agent-doomed", workspace=staging)
+        kept, _ = make_client(org, "agent-kept")
+        confirm = owner_client.get(reverse("workspaces:delete", args=[staging.pk])).content.decode()
+        assert client.full_username in confirm
+        assert "Delete workspace and 1 client" in confirm
+        assert "live sessions will be disconnected" in confirm
+        owner_client.post(reverse("workspaces:delete", args=[staging.pk]))
+        assert not Workspace.objects.filter(pk=staging.pk).exists()
+        assert list(MqttClient.objects.all()) == [kept]
+
+
+class TestOrganizationSettings:
+    def test_shows_the_organization_id(self, viewer_client: Client, org: Organization) -> None:
+        page = viewer_client.get(reverse("workspaces:organization")).content.decode()
+        assert "Organization ID" in page and str(org.pk) in page
+        assert "Only owners can rename" in page
+
+    def test_owner_renames(self, owner_client: Client, org: Organization) -> None:
+        response = owner_client.post(reverse("workspaces:organization"), {"name": "  Acme  "})
+        assert response.status_code == 302
+        org.refresh_from_db()
+        assert org.name == "Acme"
+
+    def test_empty_name_is_refused(self, owner_client: Client, org: Organization) -> None:
+        response = owner_client.post(reverse("workspaces:organization"), {"name": "   "})
+        assert response.status_code == 200 and response.context["form"].errors
+        org.refresh_from_db()
+        assert org.name == "Organization A"
+
+
+class TestHelp:
+    def test_username_format_shows_the_real_organization_id(
+        self, owner_client: Client, org: Organization
+    ) -> None:
+        page = owner_client.get(reverse("workspaces:help-username-format")).content.decode()
+        assert f"agent-research-01@{org.pk}" in page
+
+    def test_first_connection_shows_host_ports_and_the_certificate(
+        self, owner_client: Client, org: Organization, settings: Any
+    ) -> None:
+        settings.PUBLIC_HOST = "mqtt.example.net"
+        settings.MQTTS_PORT = 18883
+        settings.TLS_CERT = ""
+        page = owner_client.get(reverse("workspaces:help-first-connection")).content.decode()
+        assert f"agent-research-01@{org.pk}" in page
+        assert "mqtts://mqtt.example.net:18883" in page
+        assert str(settings.DATA_DIR / "tls" / "cert.pem") in page
+        assert "--cafile cert.pem" in page and 'tls_set(ca_certs="cert.pem")' in page
+
+
+class TestSessions:
+    def test_lists_live_sessions_of_the_organization(
+        self, owner_client: Client, outsider_client: Client, live_session: LiveSession
+    ) -> None:
+        page = owner_client.get(reverse("clients:sessions")).content.decode()
+        assert live_session.client.full_username in page and "192.0.2.7" in page and "Disconnect" in page
+        assert "No live sessions" in outsider_client.get(reverse("clients:sessions")).content.decode()
+
+    def test_viewers_see_no_disconnect(self, viewer_client: Client, live_session: LiveSession) -> None:
+        page = viewer_client.get(reverse("clients:sessions")).content.decode()
+        assert "agent-research-01" in page and ">Disconnect<" not in page
+
+    def test_disconnect_says_the_client_may_reconnect(
+        self, owner_client: Client, live_session: LiveSession
+    ) -> None:
+        url = reverse("clients:session-disconnect", args=[live_session.pk])
+        assert "may reconnect" in owner_client.get(url).content.decode()
+        response = owner_client.post(url, headers=HTMX)
+        assert "sessionDisconnected" in response["HX-Trigger"]
+        # Without a broker the row stays until the broker's own cleanup; the message says why.
+        assert "broker is not running" in response.content.decode()
