@@ -173,6 +173,8 @@ class CloudSignalBroker(Broker):
                     process_request=_only_mqtt_path,
                     max_size=self.options.max_packet_size + 8,
                     ping_interval=None,  # MQTT has its own keep-alive
+                    # Devices often drop the TCP connection without a closing handshake.
+                    close_timeout=1,
                 )
             else:
                 instance = await asyncio.start_server(

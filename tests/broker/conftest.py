@@ -46,7 +46,9 @@ def start_broker(transactional_db: None) -> Iterator[Callable[[BrokerOptions], B
 
 
 @pytest.fixture
-def broker(start_broker: Callable[[BrokerOptions], BrokerThread], broker_options: BrokerOptions) -> BrokerThread:
+def broker(
+    start_broker: Callable[[BrokerOptions], BrokerThread], broker_options: BrokerOptions
+) -> BrokerThread:
     return start_broker(broker_options)
 
 

@@ -75,7 +75,9 @@ class Device:
         self.session_present = bool(flags.session_present)
         self.connack.put(_CONNACK_V3.get(reason_code.value, reason_code.value))
 
-    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+    def _on_disconnect(
+        self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any
+    ) -> None:
         self.disconnected.set()
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
@@ -100,7 +102,7 @@ class Device:
     def subscribe(self, topic_filter: str, qos: int = 0, timeout: float = WAIT) -> int:
         """Subscribe and return the SUBACK code (granted QoS, or 128 for refused)."""
         result, mid = self.client.subscribe(topic_filter, qos)
-        assert result == mqtt.MQTT_ERR_SUCCESS
+        assert result == mqtt.MQTT_ERR_SUCCESS and mid is not None
         with self._suback_event:
             if not self._suback_event.wait_for(lambda: mid in self.subacks, timeout):
                 raise AssertionError(f"no SUBACK for {topic_filter}")
@@ -126,7 +128,7 @@ class Device:
         marker = f"flush/{uuid.uuid4().hex}"
         assert self.subscribe(marker, 1) == 1
         self.publish(marker, b"marker", qos=1)
-        seen = []
+        seen: list[Message] = []
         deadline = time.monotonic() + WAIT
         while True:
             message = self.expect(max(0.0, deadline - time.monotonic()))
