@@ -29,7 +29,10 @@
   // Dialogs arrive as <dialog data-open> swapped into #dialogs; open them modally and
   // remove them from the page when closed, so no secret lingers in the DOM.
   function openDialogs(root) {
-    root.querySelectorAll("dialog[data-open]").forEach(function (dialog) {
+    // htmx:load fires on the swapped-in element itself, which may be the dialog.
+    const dialogs = Array.from(root.querySelectorAll("dialog[data-open]"));
+    if (root.matches && root.matches("dialog[data-open]")) dialogs.push(root);
+    dialogs.forEach(function (dialog) {
       if (!dialog.open) dialog.showModal();
       dialog.addEventListener("close", function () { dialog.remove(); }, { once: true });
     });
