@@ -49,7 +49,7 @@ class TestList:
         found = owner_client.get(reverse("clients:list"), {"q": "AGENT"}).content.decode()
         assert "agent-alpha" in found and "agent-beta" in found and "sensor-hall-1" not in found
         found = owner_client.get(
-            reverse("clients:list"), {"q": "agent", "workspace": staging.pk}
+            reverse("clients:list"), {"q": "agent", "workspace": str(staging.pk)}
         ).content.decode()
         assert "agent-alpha" in found and "agent-beta" not in found
         nothing = owner_client.get(reverse("clients:list"), {"q": "nobody"}).content.decode()

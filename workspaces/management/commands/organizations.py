@@ -60,7 +60,7 @@ class Command(BaseCommand):
             owner = find_or_create_user(email)
             organization = create_organization(owner=owner, name=form.cleaned_data["name"])
         if as_json:
-            payload = {"id": str(organization.pk), "name": organization.name, "owner": owner.email}  # type: ignore[attr-defined]
+            payload = {"id": str(organization.pk), "name": organization.name, "owner": owner.email}
             self.stdout.write(json.dumps(payload))
             return
         self.stdout.write(f"Created {organization.name}.\nOrganization ID: {organization.pk}")
