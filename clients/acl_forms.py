@@ -85,8 +85,13 @@ class DefaultForm(forms.Form):
     )
 
 
+class ClientChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: MqttClient) -> str:
+        return obj.username  # the simulator asks for the bare username
+
+
 class SimulatorForm(forms.Form):
-    client = forms.ModelChoiceField(
+    client = ClientChoiceField(
         label="Client",
         queryset=MqttClient.objects.none(),
         required=False,
