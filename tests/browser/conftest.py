@@ -5,6 +5,8 @@ Skipped with a reason when chromium is not installed, except on CI (CI set), whe
 
 import os
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -57,3 +59,14 @@ def visit(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Visit]:
         finally:
             context.close()
             browser.close()
+            wait_for_request_threads()
+
+
+def wait_for_request_threads(deadline_seconds: float = 10.0) -> None:
+    """Wait until the live server has finished every request thread, so each has closed its database
+    connection (PostgreSQL refuses to drop the test database while one is open)."""
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        if not any("process_request_thread" in t.name for t in threading.enumerate()):
+            return
+        time.sleep(0.05)
