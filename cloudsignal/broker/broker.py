@@ -41,10 +41,24 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
 from cloudsignal.broker import namespace
-from cloudsignal.broker.auth import NOT_AUTHORIZED, SERVER_UNAVAILABLE, Authenticator, Login, Refusal
+from cloudsignal.broker.auth import (
+    BAD_USERNAME_OR_PASSWORD,
+    NOT_AUTHORIZED,
+    SERVER_UNAVAILABLE,
+    Authenticator,
+    Login,
+    Refusal,
+)
 from cloudsignal.broker.config import BrokerOptions
 from cloudsignal.broker.control import ControlServer
-from cloudsignal.broker.kick import LiveConnection, Revoker, SessionRegistry
+from cloudsignal.broker.kick import (
+    Credential,
+    LiveConnection,
+    Revoker,
+    SessionRegistry,
+    current_credentials,
+    still_allowed,
+)
 from cloudsignal.broker.offloop import ThreadPool
 from cloudsignal.broker.packets import PacketTooLarge, SizeLimitedReader
 from cloudsignal.broker.presence import Presence
@@ -128,7 +142,6 @@ class CloudSignalBroker(Broker):
         # revocation.
         self.login_pool = ThreadPool(options.login_threads, "broker-login")
         self.control_pool = ThreadPool(2, "broker-control")
-        self._background: set[asyncio.Task[Any]] = set()
 
     @property
     def ports(self) -> dict[str, int]:
@@ -150,9 +163,6 @@ class CloudSignalBroker(Broker):
         await asyncio.gather(self._reconcile, return_exceptions=True)
         await self.control.stop()
         await super().shutdown()
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
         await self.presence.stop()
         self.login_pool.shutdown()
         self.control_pool.shutdown()
@@ -228,13 +238,63 @@ class CloudSignalBroker(Broker):
             await _refuse(writer, outcome.code)
             return
         login = outcome
-        if missing := self.topics.missing([login.workspace_id]):
-            try:
-                self.topics.install(await self.control_pool.run(self.topics.load, missing))
-            except db.Error:
-                await _refuse(writer, SERVER_UNAVAILABLE)
+        # A revocation that commits while we verify finds no session to end. So: announce the login
+        # as pending (hints mark it revoked), then read the row once more; whatever commits after
+        # that read finds the pending login or the session.
+        pending = self.registry.begin_login(login)
+        try:
+            refusal = await self._recheck(login)
+            if refusal is None and pending.revoked:
+                refusal = Refusal(BAD_USERNAME_OR_PASSWORD, "revoked while logging in")
+            if refusal is not None:
+                log.info(
+                    "login refused for %r from %s: %s", incoming.username, remote_address, refusal.reason
+                )
+                await _refuse(writer, refusal.code)
                 return
+            pending.accepted = True
+            conn = await self._admit(listener_name, remote_address, limited, writer, handler, incoming, login)
+        finally:
+            self.registry.end_login(pending)
+        if conn is None:
+            return
+        try:
+            if pending.revoked:
+                await self.end_session(conn.key, purge=True, owner=login)
+            self.presence.connected(conn)
+            await self._publish_session_retained_messages(conn.session)
+            await self._client_message_loop(conn.session, conn.handler)
+        finally:
+            self.registry.remove(conn)
+            self.presence.disconnected(conn)
+            conn.closed.set()
 
+    async def _recheck(self, login: Login) -> Refusal | None:
+        """The credential is still what we verified, and its workspace's ACL policy is loaded."""
+        missing = self.topics.missing([login.workspace_id])
+
+        def read() -> tuple[Credential | None, dict[int, Any]]:
+            return current_credentials([login.client_pk]).get(login.client_pk), self.topics.load(missing)
+
+        try:
+            row, policies = await self.control_pool.run(read)
+        except db.Error:
+            return Refusal(SERVER_UNAVAILABLE, "database unavailable")
+        self.topics.install(policies)
+        if not still_allowed(login, row):
+            return Refusal(BAD_USERNAME_OR_PASSWORD, "revoked while logging in")
+        return None
+
+    async def _admit(
+        self,
+        listener_name: str,
+        remote_address: str,
+        reader: ReaderAdapter,
+        writer: WriterAdapter,
+        handler: BrokerProtocolHandler,
+        incoming: Session,
+        login: Login,
+    ) -> LiveConnection | None:
         device_client_id = incoming.client_id or gen_client_id()
         # Stock amqtt never checked will topics: a will could land in any topic of any tenant.
         if incoming.will_flag:
@@ -244,22 +304,11 @@ class CloudSignalBroker(Broker):
             ):
                 log.info("will topic %r refused for %s", will_topic, incoming.username)
                 await _refuse(writer, NOT_AUTHORIZED)
-                return
+                return None
             incoming.will_topic = namespace.topic_prefix(login.workspace_id) + will_topic
-
-        conn = await self._open_session(
-            listener_name, remote_address, limited, writer, handler, incoming, login, device_client_id
+        return await self._open_session(
+            listener_name, remote_address, reader, writer, handler, incoming, login, device_client_id
         )
-        try:
-            # A revocation that committed while we were verifying found no session to end: look again.
-            self._in_background(self.revoker.recheck([login.client_pk]))
-            self.presence.connected(conn)
-            await self._publish_session_retained_messages(conn.session)
-            await self._client_message_loop(conn.session, conn.handler)
-        finally:
-            self.registry.remove(conn)
-            self.presence.disconnected(conn)
-            conn.closed.set()
 
     async def _open_session(
         self,
@@ -348,11 +397,6 @@ class CloudSignalBroker(Broker):
         if purge and self.registry.owners.get(key) == owner:
             await self._cleanup_session(key)
         return closed
-
-    def _in_background(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     # Session bookkeeping ----------------------------------------------------------------------
 

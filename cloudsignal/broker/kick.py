@@ -48,6 +48,16 @@ class LiveConnection:
     row_id: int | None = None
 
 
+@dataclass(eq=False)
+class PendingLogin:
+    """A login verified but not yet registered: a revocation arriving now marks it."""
+
+    login: Login
+    revoked: bool = False
+    # Past its last database check: it will get CONNACK 0 (so a revocation counts it as ended).
+    accepted: bool = False
+
+
 class SessionRegistry:
     """Live connections, and the credential that owns every stored session (connected or not).
 
@@ -58,6 +68,15 @@ class SessionRegistry:
     def __init__(self) -> None:
         self.connections: dict[str, LiveConnection] = {}
         self.owners: dict[str, Login] = {}
+        self.pending: list[PendingLogin] = []
+
+    def begin_login(self, login: Login) -> PendingLogin:
+        pending = PendingLogin(login)
+        self.pending.append(pending)
+        return pending
+
+    def end_login(self, pending: PendingLogin) -> None:
+        self.pending.remove(pending)
 
     def add(self, conn: LiveConnection) -> None:
         self.connections[conn.key] = conn
@@ -80,6 +99,11 @@ class SessionRegistry:
 class Credential(NamedTuple):
     enabled: bool
     credential_version: int
+
+
+def still_allowed(login: Login, row: Credential | None) -> bool:
+    """May a session that logged in as `login` continue, given the row as it is now?"""
+    return row is not None and row.enabled and row.credential_version == login.credential_version
 
 
 def current_credentials(client_pks: Iterable[int]) -> dict[int, Credential]:
@@ -109,19 +133,26 @@ class Revoker:
     async def recheck(self, client_pks: Iterable[int]) -> int:
         """End the sessions of these credentials that the database no longer allows."""
         pks = set(client_pks)
-        if not pks or not self.broker.registry.keys_of(pks):
+        registry = self.broker.registry
+        if not pks or not (registry.keys_of(pks) or any(p.login.client_pk in pks for p in registry.pending)):
             return 0
         current = await self.broker.control_pool.run(current_credentials, pks)
         return await self.enforce(pks, current)
 
     async def enforce(self, checked: set[int], current: dict[int, Credential]) -> int:
         ended = 0
+        for pending in self.broker.registry.pending:
+            if pending.login.client_pk in checked and not still_allowed(
+                pending.login, current.get(pending.login.client_pk)
+            ):
+                # Refused before its CONNACK, or closed as soon as it registers.
+                pending.revoked = True
+                ended += pending.accepted
         for key in self.broker.registry.keys_of(checked):
             login = self.broker.registry.owners.get(key)
             if login is None:
                 continue
-            row = current.get(login.client_pk)
-            if row is None or not row.enabled or row.credential_version != login.credential_version:
+            if not still_allowed(login, current.get(login.client_pk)):
                 log.info("ending session %s: credential %s changed", key, login.client_pk)
                 ended += await self.broker.end_session(key, purge=True, owner=login)
         return ended

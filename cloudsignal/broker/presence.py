@@ -13,7 +13,7 @@ import os
 import uuid
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from clients.models import (
@@ -76,10 +76,15 @@ class Presence:
             self._wake.clear()
             batch, self._queue = self._queue, []
             try:
-                await self._pool.run(self._write, self.node_id, batch)
+                await self._pool.run(_write, self.node_id, batch)
             except Exception:
-                # Lost presence rows are restored by the heartbeat's next full rewrite.
-                log.warning("writing %d presence changes failed", len(batch), exc_info=True)
+                # One bad row must not lose the others: write them one by one.
+                log.info("presence batch of %d failed; writing one by one", len(batch), exc_info=True)
+                for change in batch:
+                    try:
+                        await self._pool.run(_write, self.node_id, [change])
+                    except Exception:
+                        log.warning("presence change for %s not written", change[1].key, exc_info=True)
 
     async def _heartbeat_loop(self) -> None:
         while True:
@@ -96,36 +101,34 @@ class Presence:
             except Exception:
                 log.warning("broker heartbeat failed", exc_info=True)
 
-    @staticmethod
-    def _write(node_id: uuid.UUID, batch: list[tuple[bool, LiveConnection]]) -> None:
-        # A connection that came and went within one batch needs no row at all.
-        came = {id(conn) for is_new, conn in batch if is_new}
-        went = {id(conn) for is_new, conn in batch if not is_new}
-        now = timezone.now()
-        with transaction.atomic():
-            for is_new, conn in batch:
-                if id(conn) in came and id(conn) in went:
-                    continue
-                if is_new:
-                    try:
-                        with transaction.atomic():
-                            row = LiveSession.objects.create(
-                                node_id=node_id,
-                                client_id=conn.login.client_pk,
-                                mqtt_client_id=conn.device_client_id[:256],
-                                remote_address=conn.remote_address[:100],
-                                listener=conn.listener,
-                                connected_since=conn.connected_since,
-                            )
-                        conn.row_id = row.pk
-                    except IntegrityError:
-                        # The credential was deleted meanwhile; its session is being ended.
-                        pass
-                elif conn.row_id is not None:
-                    LiveSession.objects.filter(pk=conn.row_id).delete()
-            logged_in = {conn.login.client_pk for is_new, conn in batch if is_new}
-            if logged_in:
-                MqttClient.objects.filter(pk__in=logged_in).update(last_connected=now)
+
+def _write(node_id: uuid.UUID, batch: list[tuple[bool, LiveConnection]]) -> None:
+    # A connection that came and went within one batch needs no row at all.
+    came = {id(conn) for is_new, conn in batch if is_new}
+    went = {id(conn) for is_new, conn in batch if not is_new}
+    now = timezone.now()
+    with transaction.atomic():
+        # Rows of credentials deleted meanwhile are skipped (their sessions are being ended); on
+        # SQLite a foreign key error would only show at commit and fail the whole batch.
+        wanted = {conn.login.client_pk for is_new, conn in batch if is_new}
+        existing = set(MqttClient.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+        for is_new, conn in batch:
+            if id(conn) in came and id(conn) in went:
+                continue
+            if is_new and conn.login.client_pk in existing:
+                row = LiveSession.objects.create(
+                    node_id=node_id,
+                    client_id=conn.login.client_pk,
+                    mqtt_client_id=conn.device_client_id[:256],
+                    remote_address=conn.remote_address[:100],
+                    listener=conn.listener,
+                    connected_since=conn.connected_since,
+                )
+                conn.row_id = row.pk
+            elif not is_new and conn.row_id is not None:
+                LiveSession.objects.filter(pk=conn.row_id).delete()
+        if existing:
+            MqttClient.objects.filter(pk__in=existing).update(last_connected=now)
 
 
 def _register_node(node_id: uuid.UUID) -> None:

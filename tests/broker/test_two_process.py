@@ -1,0 +1,193 @@
+"""The production shape: the broker in its own process (`manage.py runbroker`), changes made here.
+
+Runs on whichever database the suite runs on (SQLite file or PostgreSQL); the broker process shares
+the test database through DATABASE_URL.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from clients.models import BrokerNode, LiveSession, MqttClient
+from clients.provisioning import reset_password
+from tests.broker.devices import Device, wait_until
+from workspaces.models import Organization, Workspace
+
+pytestmark = pytest.mark.broker
+
+MakeClient = Callable[..., tuple[MqttClient, str]]
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{Path(db['NAME']).resolve()}"
+    host = f"{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}"
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{host}/{db['NAME']}"
+
+
+class BrokerProcess:
+    def __init__(self, data_dir: Path) -> None:
+        self.socket = data_dir / "broker.sock"
+        env = {
+            **os.environ,
+            "DATABASE_URL": _database_url(),
+            "CLOUDSIGNAL_DATA_DIR": str(data_dir),
+            "CLOUDSIGNAL_BROKER_SOCKET": str(self.socket),
+            "CLOUDSIGNAL_MQTT_BIND": "127.0.0.1",
+            "CLOUDSIGNAL_MQTT_PORT": "0",
+            "CLOUDSIGNAL_MQTTS_PORT": "0",
+            "CLOUDSIGNAL_WS_PORT": "0",
+            "CLOUDSIGNAL_BROKER_RECONCILE_SECONDS": "1",
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "runbroker"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.output: list[str] = []
+        self.ports: dict[str, int] = {}
+        ready = threading.Event()
+
+        def read() -> None:
+            assert self.process.stdout is not None
+            for line in self.process.stdout:
+                self.output.append(line)
+                if line.startswith("broker ready "):
+                    self.ports = {k: int(v) for k, v in (pair.split("=") for pair in line.split()[2:])}
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not ready.wait(60) or not self.ports:
+            self.process.kill()
+            raise AssertionError("runbroker did not start:\n" + "".join(self.output))
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(30)
+
+
+@pytest.fixture(scope="module")
+def broker_process(django_db_setup: None, django_db_blocker: Any) -> Iterator[BrokerProcess]:
+    data_dir = Path(tempfile.mkdtemp(prefix="cs-"))
+    process = BrokerProcess(data_dir)
+    yield process
+    if process.process.poll() is None:
+        process.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def remote(broker_process: BrokerProcess, transactional_db: None, settings: Any) -> Iterator[BrokerProcess]:
+    settings.BROKER_CONTROL_SOCKET = broker_process.socket
+    yield broker_process
+
+
+@pytest.fixture
+def devices(remote: BrokerProcess) -> Iterator[Callable[..., Device]]:
+    made: list[Device] = []
+
+    def make(username: str | None, password: str | None, client_id: str = "", **kwargs: Any) -> Device:
+        d = Device(remote.ports["mqtt"], username, password, client_id, **kwargs)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.close()
+
+
+REVOCATIONS: dict[str, Callable[[MqttClient], object]] = {
+    "delete": lambda c: c.remove(),
+    "disable": lambda c: c.disable(),
+    "reset": lambda c: reset_password(c),
+    "rename": lambda c: c.rename("sensor-renamed"),
+    "move": lambda c: c.move_to(Workspace.objects.create(organization=c.organization, name="production")),
+}
+
+
+@pytest.mark.parametrize("change", REVOCATIONS)
+def test_a_change_here_ends_sessions_in_the_broker_process_within_a_second(
+    change: str, org: Organization, make_client: MakeClient, devices: Callable[..., Device]
+) -> None:
+    client, password = make_client(org, "sensor-1")
+    old_username = client.full_username
+    d = devices(old_username, password, "a")
+    assert d.connect() == 0
+    started = time.monotonic()
+    outcome = REVOCATIONS[change](client)
+    assert d.wait_disconnected(1.0)
+    ended = outcome[1] if isinstance(outcome, tuple) else outcome
+    assert (ended.broker_reachable, ended.count) == (True, 1)  # type: ignore[union-attr]
+    assert time.monotonic() - started < 1.0
+    if change != "move":
+        assert devices(old_username, password, "a").connect() == 4
+
+
+def test_presence_rows_follow_connections(
+    org: Organization, make_client: MakeClient, devices: Callable[..., Device]
+) -> None:
+    """The broker process writes a LiveSession row per connection (with listener and address) and
+    removes it on disconnect; the client's last_connected is set."""
+    client, password = make_client(org, "sensor-1")
+    d = devices(client.full_username, password, "probe-7")
+    assert d.connect() == 0
+    assert wait_until(lambda: LiveSession.objects.alive().filter(client=client).exists())
+    row = LiveSession.objects.get(client=client)
+    assert (row.mqtt_client_id, row.listener, row.remote_address) == ("probe-7", "mqtt", "127.0.0.1")
+    client.refresh_from_db()
+    assert client.last_connected is not None
+    d.close()
+    assert wait_until(lambda: not LiveSession.objects.filter(client=client).exists())
+
+
+def test_a_rolled_back_change_kicks_nobody_in_the_broker_process(
+    org: Organization, make_client: MakeClient, devices: Callable[..., Device]
+) -> None:
+    from django.db import transaction
+
+    client, password = make_client(org, "sensor-1")
+    d = devices(client.full_username, password, "a")
+    assert d.connect() == 0
+    with pytest.raises(RuntimeError), transaction.atomic():
+        client.disable()
+        raise RuntimeError("rolled back")
+    assert d.flush() == []
+    assert not d.disconnected.is_set()
+
+
+def test_sigterm_stops_the_broker_cleanly_and_removes_its_presence(
+    transactional_db: None, org: Organization, make_client: MakeClient, settings: Any
+) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="cs-"))
+    try:
+        process = BrokerProcess(data_dir)
+        client, password = make_client(org, "sensor-1")
+        d = Device(process.ports["mqtt"], client.full_username, password, "a")
+        try:
+            assert d.connect() == 0
+            assert wait_until(lambda: LiveSession.objects.filter(client=client).exists())
+            assert process.stop() == 0
+            assert d.wait_disconnected(5)
+        finally:
+            d.close()
+        assert not BrokerNode.objects.filter(pid=process.process.pid).exists()
+        assert not LiveSession.objects.filter(client=client).exists()
+        assert not process.socket.exists()
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
