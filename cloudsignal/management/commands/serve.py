@@ -40,6 +40,10 @@ class Command(BaseCommand):
             threading.Thread(target=self._watch_broker, args=(broker, server), daemon=True).start()
         self.stdout.write(f"CloudSignal dashboard on http://{host}:{port}/", ending="\n")
         self.stdout.flush()
+        # uvicorn handles SIGINT/SIGTERM itself, then re-raises the signal under the handler that
+        # was installed before it: make that a no-op so we go on to stop the broker and exit 0.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: None)
         try:
             server.run(sockets=[sock])
         finally:
