@@ -103,7 +103,17 @@ def test_create_a_client_as_the_guide_says(visit: Visit) -> None:
     expect(page.get_by_text("No clients yet")).to_be_visible()
     assert not MqttClient.objects.exists()
 
-    # Every page, script, style and htmx request came from this server.
+    # Every page, script, style and htmx request came from this server, on every page of the sidebar.
+    for path in (
+        "/clients/sessions/",
+        "/acl/",
+        "/workspaces/",
+        "/settings/organization/",
+        "/help/first-connection/",
+        "/help/username-format/",
+    ):
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
     assert visit.requested
     assert visit.outside_requests() == []
 
