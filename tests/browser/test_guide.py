@@ -112,8 +112,7 @@ def test_create_a_client_as_the_guide_says(visit: Visit) -> None:
         "/help/first-connection/",
         "/help/username-format/",
     ):
-        page.goto(path)
-        page.wait_for_load_state("networkidle")
+        page.goto(path)  # waits for "load": every stylesheet and script has been fetched
     assert visit.requested
     assert visit.outside_requests() == []
 
