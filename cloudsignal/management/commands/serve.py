@@ -24,6 +24,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         sock = bind_tcp(settings.HTTP_HOST, settings.HTTP_PORT, "CLOUDSIGNAL_HTTP_PORT")
         host, port = sock.getsockname()[:2]
+        self.broker_failed = False
         broker = None if options["no_broker"] else self._start_broker()
         config = uvicorn.Config(
             "cloudsignal.asgi:application",
@@ -53,11 +54,7 @@ class Command(BaseCommand):
                     broker.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     broker.kill()
-        if (
-            broker is not None
-            and broker.returncode not in (0, -signal.SIGTERM, None)
-            and not server.should_exit
-        ):
+        if self.broker_failed:
             sys.exit(1)
 
     def _start_broker(self) -> subprocess.Popen[bytes]:
@@ -71,4 +68,5 @@ class Command(BaseCommand):
         code = broker.wait()
         if not server.should_exit:
             self.stderr.write(f"The broker exited (code {code}); stopping the dashboard.")
+            self.broker_failed = True
             server.should_exit = True
