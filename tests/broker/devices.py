@@ -1,6 +1,7 @@
 """A paho-mqtt device for tests: connect, publish, subscribe and wait on what happens, with deadlines."""
 
 import queue
+import socket
 import ssl
 import threading
 import time
@@ -153,3 +154,44 @@ def wait_until(condition: Callable[[], bool], timeout: float = WAIT, interval: f
             return True
         time.sleep(interval)
     return condition()
+
+
+def _string(value: str) -> bytes:
+    data = value.encode()
+    return len(data).to_bytes(2, "big") + data
+
+
+def _remaining_length(length: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, length = length % 128, length // 128
+        out.append(byte | (0x80 if length else 0))
+        if not length:
+            return bytes(out)
+
+
+def connect_packet(client_id: str, username: str, password: str, keepalive: int = 60) -> bytes:
+    """An MQTT 3.1.1 CONNECT with clean session, for tests that need exact control over the wire."""
+    variable = _string("MQTT") + bytes([4, 0x80 | 0x40 | 0x02]) + keepalive.to_bytes(2, "big")
+    payload = _string(client_id) + _string(username) + _string(password)
+    body = variable + payload
+    return bytes([0x10]) + _remaining_length(len(body)) + body
+
+
+def packet_header(packet_type: int, remaining_length: int) -> bytes:
+    return bytes([packet_type << 4]) + _remaining_length(remaining_length)
+
+
+def closed_within(sock: socket.socket, timeout: float) -> bool:
+    """Read until the peer closes the connection (True) or the deadline passes (False)."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            if not sock.recv(65536):
+                return True
+        except TimeoutError:
+            return False
+        except ConnectionResetError:
+            return True
+    return False
