@@ -1,0 +1,137 @@
+"""Each workspace is its own topic namespace, and its ACL rules apply to live sessions at once."""
+
+from collections.abc import Callable
+
+import pytest
+
+from clients.acl import RuleSpec, add_rule, set_default
+from clients.models import MqttClient
+from clients.provisioning import delete_workspace
+from cloudsignal.broker.reconcile import reconcile
+from cloudsignal.broker.runner import BrokerThread
+from tests.broker.devices import Device, wait_until
+from workspaces.models import Organization, Workspace
+
+MakeClient = Callable[..., tuple[MqttClient, str]]
+MakeDevice = Callable[..., Device]
+
+
+@pytest.fixture
+def production(org: Organization) -> Workspace:
+    return Workspace.objects.create(organization=org, name="production")
+
+
+@pytest.mark.parametrize("neighbour", ["same-org", "other-org"])
+def test_two_workspaces_using_the_same_topics_and_client_ids_never_meet(
+    neighbour: str,
+    org: Organization,
+    other_org: Organization,
+    production: Workspace,
+    make_client: MakeClient,
+    device: MakeDevice,
+) -> None:
+    """Not live messages, not retained ones, not wills, not through `#`, not through `$SYS`."""
+    here, here_password = make_client(org, "dev-agent-001")
+    if neighbour == "same-org":
+        there, there_password = make_client(org, "prod-agent-001", workspace=production)
+    else:
+        there, there_password = make_client(other_org, "dev-agent-001")
+    colleague, colleague_password = make_client(org, "dev-agent-002")
+
+    listener = device(here.full_username, here_password, "dev")
+    assert listener.connect() == 0
+    assert listener.subscribe("#", 1) == 1
+    assert listener.subscribe("+/temp", 1) == 1
+    assert listener.subscribe("$SYS/#", 0) == 128
+
+    stranger = device(there.full_username, there_password, "dev", will=("sensors/temp", b"will", 1, True))
+    assert stranger.connect() == 0
+    assert stranger.subscribe("sensors/#", 1) == 1
+    stranger.publish("sensors/temp", b"theirs", qos=1)
+    stranger.publish("sensors/retained", b"theirs", qos=1, retain=True)
+    assert {m.payload for m in stranger.flush()} == {b"theirs"}
+    stranger.client._sock_close()  # its will fires in its own workspace
+    assert not listener.disconnected.is_set()  # same client id, no take-over
+
+    # A colleague in the listener's own workspace is heard, under the plain topic.
+    peer = device(colleague.full_username, colleague_password, "peer")
+    assert peer.connect() == 0
+    peer.publish("sensors/temp", b"ours", qos=1)
+    assert [(m.topic, m.payload) for m in listener.flush()] == [("sensors/temp", b"ours")] * 2
+
+    late = device(here.full_username, here_password, "late")
+    assert late.connect() == 0
+    assert late.subscribe("sensors/#", 1) == 1
+    assert late.flush() == []  # no retained message from the other workspace
+
+
+def test_deleting_a_workspace_removes_its_retained_messages(
+    org: Organization,
+    production: Workspace,
+    make_client: MakeClient,
+    device: MakeDevice,
+    broker: BrokerThread,
+) -> None:
+    client, password = make_client(org, "prod-1", workspace=production)
+    d = device(client.full_username, password, "p")
+    assert d.connect() == 0
+    d.publish("config", b"keep me?", qos=1, retain=True)
+    d.flush()
+    assert broker.broker is not None
+    assert any(t.startswith(f"w{production.pk}/") for t in broker.broker.retained_messages)
+    delete_workspace(production)
+    assert d.wait_disconnected(1.0)
+    broker.call(reconcile(broker.broker))
+    assert not any(t.startswith(f"w{production.pk}/") for t in broker.broker.retained_messages)
+
+
+def test_acl_rules_decide_publish_and_subscribe(
+    org: Organization, make_client: MakeClient, device: MakeDevice
+) -> None:
+    """A denied subscribe gets SUBACK 0x80 (and so no retained message); a denied publish reaches
+    nobody; a denied will refuses the CONNECT."""
+    workspace = org.default_workspace
+    agent, agent_password = make_client(org, "agent-1")
+    watcher_client, watcher_password = make_client(org, "watcher")
+    add_rule(workspace, RuleSpec("agent-*", "publish", "secrets/#", "deny"))
+    add_rule(workspace, RuleSpec("agent-*", "subscribe", "admin/#", "deny"))
+
+    watcher = device(watcher_client.full_username, watcher_password, "watcher")
+    assert watcher.connect() == 0
+    assert watcher.subscribe("#", 1) == 1
+    watcher.publish("admin/retained", b"for admins", qos=1, retain=True)
+
+    a = device(agent.full_username, agent_password, "a")
+    assert a.connect() == 0
+    assert a.subscribe("admin/#", 1) == 128
+    a.publish("secrets/key", b"leak", qos=1)
+    a.publish("telemetry/1", b"fine", qos=1)
+    # A filter that could reach a denied topic is refused too (clients.acl: deny rules win overlaps).
+    assert a.subscribe("+/retained", 1) == 128
+    assert a.flush() == []
+    assert [m.payload for m in watcher.flush()] == [b"for admins", b"fine"]
+
+    refused = device(agent.full_username, agent_password, "b", will=("secrets/will", b"x", 0, False))
+    assert refused.connect() == 5
+
+
+def test_a_rule_change_reaches_live_sessions_within_a_second(
+    org: Organization, make_client: MakeClient, device: MakeDevice
+) -> None:
+    workspace = org.default_workspace
+    agent, agent_password = make_client(org, "agent-1")
+    a = device(agent.full_username, agent_password, "a")
+    assert a.connect() == 0
+    assert a.subscribe("alerts/#", 1) == 1
+    a.publish("alerts/1", b"before", qos=1)
+    assert a.expect().payload == b"before"
+
+    # The change is applied by the time the admin's request returns (the hint is answered).
+    set_default(workspace, "deny")
+    a.publish("alerts/2", b"after", qos=1)  # publish now denied, and the subscription is gone
+    assert a.subscribe("alerts/#", 1) == 128
+    add_rule(workspace, RuleSpec("*", "all", "alerts/#", "allow"))
+    assert a.subscribe("alerts/#", 1) == 1
+    a.publish("alerts/3", b"allowed again", qos=1)
+    assert a.expect().payload == b"allowed again"
+    assert wait_until(lambda: a.messages.empty())
