@@ -51,11 +51,11 @@ class Install:
             timeout=60,
         )
         assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout)  # type: ignore[no-any-return]
+        return json.loads(result.stdout)
 
     def page(self, path: str) -> str:
         with self.opener.open(f"http://127.0.0.1:{self.http}{path}", timeout=10) as response:
-            return response.read().decode()  # type: ignore[no-any-return]
+            return response.read().decode()
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,9 @@ class Watcher:
         self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="guide-watcher")
         self.client.username_pw_set(full_username, password)
-        self.client.on_message = lambda _c, _u, message: self.messages.put((message.topic, message.payload))
+        self.client.on_message = lambda _c, _u, message: self.messages.put(
+            (message.topic, bytes(message.payload))
+        )
         subscribed = queue.Queue[object]()
         self.client.on_subscribe = lambda *args: subscribed.put(args)
         assert self.client.connect("127.0.0.1", install.mqtt) == 0
