@@ -232,6 +232,7 @@ class CloudSignalBroker(Broker):
 
         # Authenticate before anything else: stock amqtt let a failed login take over or wipe the
         # session of the client id it named, and left a ghost session behind.
+        hints_before = self.revoker.hints_received
         outcome = await self.login_pool.run(self.authenticator.check, incoming.username, incoming.password)
         if isinstance(outcome, Refusal):
             log.info("login refused for %r from %s: %s", incoming.username, remote_address, outcome.reason)
@@ -239,11 +240,11 @@ class CloudSignalBroker(Broker):
             return
         login = outcome
         # A revocation that commits while we verify finds no session to end. So: announce the login
-        # as pending (hints mark it revoked), then read the row once more; whatever commits after
-        # that read finds the pending login or the session.
+        # as pending (from now on hints mark it revoked), and if any hint arrived meanwhile, read the
+        # row once more. Whatever commits later finds the pending login or the session.
         pending = self.registry.begin_login(login)
         try:
-            refusal = await self._recheck(login)
+            refusal = await self._recheck(login, reread=self.revoker.hints_received != hints_before)
             if refusal is None and pending.revoked:
                 refusal = Refusal(BAD_USERNAME_OR_PASSWORD, "revoked while logging in")
             if refusal is not None:
@@ -269,19 +270,23 @@ class CloudSignalBroker(Broker):
             self.presence.disconnected(conn)
             conn.closed.set()
 
-    async def _recheck(self, login: Login) -> Refusal | None:
-        """The credential is still what we verified, and its workspace's ACL policy is loaded."""
+    async def _recheck(self, login: Login, *, reread: bool) -> Refusal | None:
+        """The credential is still what we verified (`reread`), and its workspace's ACL policy is
+        loaded. No database work at all in the common case: a warm reconnect."""
         missing = self.topics.missing([login.workspace_id])
+        if not reread and not missing:
+            return None
 
         def read() -> tuple[Credential | None, dict[int, Any]]:
-            return current_credentials([login.client_pk]).get(login.client_pk), self.topics.load(missing)
+            row = current_credentials([login.client_pk]).get(login.client_pk) if reread else None
+            return row, self.topics.load(missing)
 
         try:
             row, policies = await self.control_pool.run(read)
         except db.Error:
             return Refusal(SERVER_UNAVAILABLE, "database unavailable")
         self.topics.install(policies)
-        if not still_allowed(login, row):
+        if reread and not still_allowed(login, row):
             return Refusal(BAD_USERNAME_OR_PASSWORD, "revoked while logging in")
         return None
 

@@ -121,10 +121,13 @@ def current_credentials(client_pks: Iterable[int]) -> dict[int, Credential]:
 class Revoker:
     def __init__(self, broker: "CloudSignalBroker") -> None:
         self.broker = broker
+        # Counts "credentials-changed" hints; a login re-reads its row only if one came during it.
+        self.hints_received = 0
 
     async def credentials_changed(self, client_pks: Iterable[int]) -> int:
         """Re-read these credentials and end every session they no longer allow. Returns how many
         live connections were closed."""
+        self.hints_received += 1
         pks = set(client_pks)
         # A cached verification must not outlive a change, even one that kicked nobody.
         self.broker.authenticator.verified.forget(list(pks))
