@@ -6,7 +6,7 @@ as a full page too, so the screens work without JavaScript and plain test client
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -15,17 +15,18 @@ from django_htmx.http import trigger_client_event
 from clients import acl
 from clients.acl_forms import DefaultForm, RuleForm, SimulatorForm
 from clients.models import AclRule, MqttClient
+from cloudsignal.http import AuthedRequest
 from workspaces.access import get_in_org, membership_of, organization_of, require_change
 from workspaces.models import Workspace
 
 TEMPLATE = "acl/rules.html"
 
 
-def _workspace(request: HttpRequest, workspace_id: object) -> Workspace:
+def _workspace(request: AuthedRequest, workspace_id: object) -> Workspace:
     return get_in_org(request, Workspace.objects.all(), pk=workspace_id)
 
 
-def _rule(request: HttpRequest, workspace_id: int, rule_id: int) -> AclRule:
+def _rule(request: AuthedRequest, workspace_id: int, rule_id: int) -> AclRule:
     workspace = _workspace(request, workspace_id)
     rule = get_object_or_404(
         AclRule.objects.filter(workspace=workspace).select_related("workspace"), pk=rule_id
@@ -33,15 +34,16 @@ def _rule(request: HttpRequest, workspace_id: int, rule_id: int) -> AclRule:
     return rule
 
 
-def _is_htmx(request: HttpRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
+def _is_htmx(request: AuthedRequest) -> bool:
+    # A history restore after a cache miss asks for the whole page, even though it comes from htmx.
+    return bool(request.htmx) and not request.htmx.history_restore_request
 
 
 def _rules_url(workspace: Workspace) -> str:
     return f"{reverse('acl:rules')}?workspace={workspace.pk}"
 
 
-def _page_context(request: HttpRequest, workspace: Workspace, **extra: Any) -> dict[str, Any]:
+def _page_context(request: AuthedRequest, workspace: Workspace, **extra: Any) -> dict[str, Any]:
     context: dict[str, Any] = {
         "nav": "acl",
         "workspace": workspace,
@@ -57,7 +59,7 @@ def _page_context(request: HttpRequest, workspace: Workspace, **extra: Any) -> d
 
 
 @require_http_methods(["GET"])
-def rules(request: HttpRequest) -> HttpResponse:
+def rules(request: AuthedRequest) -> HttpResponse:
     """The rules of the workspace picked with ?workspace=ID (the organization's default otherwise)."""
     wanted = request.GET.get("workspace")
     workspace = _workspace(request, wanted) if wanted else organization_of(request).default_workspace
@@ -67,14 +69,14 @@ def rules(request: HttpRequest) -> HttpResponse:
     return render(request, TEMPLATE, context)
 
 
-def _dialog(request: HttpRequest, partial: str, context: dict[str, Any]) -> HttpResponse:
+def _dialog(request: AuthedRequest, partial: str, context: dict[str, Any]) -> HttpResponse:
     """A dialog's content: inside a <dialog> for htmx, as a full page otherwise."""
     if _is_htmx(request):
         return render(request, f"{TEMPLATE}#{partial}-dialog", context)
     return render(request, "acl/page.html", {**context, "nav": "acl", "partial": f"{TEMPLATE}#{partial}"})
 
 
-def _done(request: HttpRequest, workspace: Workspace, event: str) -> HttpResponse:
+def _done(request: AuthedRequest, workspace: Workspace, event: str) -> HttpResponse:
     """After a change: htmx closes the dialog (empty swap) and the table refreshes on the event;
     without JS, back to the rules page."""
     if _is_htmx(request):
@@ -83,7 +85,7 @@ def _done(request: HttpRequest, workspace: Workspace, event: str) -> HttpRespons
 
 
 @require_http_methods(["GET", "POST"])
-def rule_add(request: HttpRequest, workspace_id: int) -> HttpResponse:
+def rule_add(request: AuthedRequest, workspace_id: int) -> HttpResponse:
     workspace = _workspace(request, workspace_id)
     require_change(request)
     form = RuleForm(request.POST or None)
@@ -101,7 +103,7 @@ def rule_add(request: HttpRequest, workspace_id: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def rule_edit(request: HttpRequest, workspace_id: int, rule_id: int) -> HttpResponse:
+def rule_edit(request: AuthedRequest, workspace_id: int, rule_id: int) -> HttpResponse:
     rule = _rule(request, workspace_id, rule_id)
     require_change(request)
     form = RuleForm.for_rule(rule, request.POST or None)
@@ -122,7 +124,7 @@ def rule_edit(request: HttpRequest, workspace_id: int, rule_id: int) -> HttpResp
 
 
 @require_http_methods(["POST"])
-def rule_move(request: HttpRequest, workspace_id: int, rule_id: int) -> HttpResponse:
+def rule_move(request: AuthedRequest, workspace_id: int, rule_id: int) -> HttpResponse:
     rule = _rule(request, workspace_id, rule_id)
     require_change(request)
     offsets = {"up": -1, "down": 1}
@@ -135,7 +137,7 @@ def rule_move(request: HttpRequest, workspace_id: int, rule_id: int) -> HttpResp
 
 
 @require_http_methods(["GET", "POST"])
-def rule_delete(request: HttpRequest, workspace_id: int, rule_id: int) -> HttpResponse:
+def rule_delete(request: AuthedRequest, workspace_id: int, rule_id: int) -> HttpResponse:
     rule = _rule(request, workspace_id, rule_id)
     require_change(request)
     if request.method == "POST":
@@ -151,7 +153,7 @@ def rule_delete(request: HttpRequest, workspace_id: int, rule_id: int) -> HttpRe
 
 
 @require_http_methods(["POST"])
-def default(request: HttpRequest, workspace_id: int) -> HttpResponse:
+def default(request: AuthedRequest, workspace_id: int) -> HttpResponse:
     workspace = _workspace(request, workspace_id)
     require_change(request)
     form = DefaultForm(request.POST)
@@ -168,7 +170,7 @@ def default(request: HttpRequest, workspace_id: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def simulate(request: HttpRequest, workspace_id: int) -> HttpResponse:
+def simulate(request: AuthedRequest, workspace_id: int) -> HttpResponse:
     """Test access: what the broker would decide for this client, action and topic, and why.
 
     It changes nothing, so viewers may use it too."""

@@ -389,3 +389,10 @@ def test_simulator_only_offers_the_workspaces_clients(
 def test_outsider_cannot_simulate(outsider_client: Client, workspace: Workspace) -> None:
     url = reverse("acl:simulate", args=[workspace.pk])
     assert outsider_client.post(url, {"username": "a", "action": "publish", "topic": "a"}).status_code == 404
+
+
+def test_htmx_history_restore_gets_the_whole_page(owner_client: Client, workspace: Workspace) -> None:
+    """htmx asks for the whole page when its history cache misses; a table alone would replace the page."""
+    headers = {**HX, "HX-History-Restore-Request": "true"}
+    response = owner_client.get(reverse("acl:rules"), {"workspace": workspace.pk}, headers=headers)
+    assert b"<html" in response.content
