@@ -42,7 +42,8 @@
     const closer = event.target.closest("[data-close-dialog]");
     if (closer) {
       const dialog = closer.closest("dialog");
-      if (dialog) { event.preventDefault(); dialog.close(); }
+      // Removed at once, not on the (asynchronous) close event: a secret must not linger in the DOM.
+      if (dialog) { event.preventDefault(); dialog.close(); dialog.remove(); }
     }
   });
 

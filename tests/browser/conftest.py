@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.db import connections
 
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_ARGS = [
@@ -60,6 +61,9 @@ def visit(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Visit]:
             context.close()
             browser.close()
             wait_for_request_threads()
+            # While Playwright's loop runs, Django keys this thread's connections by context, so the
+            # test body had its own; close it here, or PostgreSQL cannot drop the test database.
+            connections.close_all()
 
 
 def wait_for_request_threads(deadline_seconds: float = 10.0) -> None:
