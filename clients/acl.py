@@ -20,8 +20,9 @@ What "applies" means:
 
 Placeholders: `${username}` and `${clientid}` may stand as whole levels of a rule's topic and are
 replaced by the checking client's values, which are compared as one literal level. A value that
-cannot be one topic level (empty, or containing `/`, `+`, `#` or NUL) makes every rule that uses it
-inapplicable to that client: it can never widen a rule (a client id `#` matches nothing, not
+cannot be one topic level (empty, or containing `/`, `+`, `#` or NUL, or starting with `$` at the
+first level, where it would name a system topic) makes every rule that uses it inapplicable to that
+client: it can never widen a rule (a client id `#` matches nothing, not
 everything), and later rules or the default decide instead.
 
 This module does no database work per check: load_policies() reads a workspace's rules once and the
@@ -311,7 +312,7 @@ class Policy:
     @staticmethod
     def _resolve(levels: tuple[str, ...], username: str, client_id: str) -> tuple[str, ...] | None:
         out = []
-        for level in levels:
+        for index, level in enumerate(levels):
             if level == USERNAME_PLACEHOLDER:
                 level = username
             elif level == CLIENTID_PLACEHOLDER:
@@ -319,7 +320,8 @@ class Policy:
             else:
                 out.append(level)
                 continue
-            if not _usable_level(level):
+            # A leading "$" level names a system topic (MQTT 4.7.2); a client id must not reach one.
+            if not _usable_level(level) or (index == 0 and level.startswith("$")):
                 return None
             out.append(level)
         return tuple(out)

@@ -44,13 +44,18 @@ def _rules_url(workspace: Workspace) -> str:
 
 
 def _page_context(request: AuthedRequest, workspace: Workspace, **extra: Any) -> dict[str, Any]:
+    rules = acl.rules_of(workspace)
+    names = list(MqttClient.objects.filter(workspace=workspace).values_list("username", flat=True))
+    known = {n.lower() for n in names}
     context: dict[str, Any] = {
         "nav": "acl",
         "workspace": workspace,
         "workspaces": Workspace.objects.in_org(organization_of(request)),
-        "rules": acl.rules_of(workspace),
+        "rules": rules,
+        # Rules naming one username that no client of the workspace has (yet): a likely typo.
+        "unknown_clients": {r.pk for r in rules if "*" not in r.client and r.client.lower() not in known},
         "can_change": membership_of(request).can_change,
-        "client_names": MqttClient.objects.filter(workspace=workspace).values_list("username", flat=True),
+        "client_names": names,
         "default_form": DefaultForm(initial={"default": workspace.default_permission}),
         "simulator": SimulatorForm(workspace=workspace),
     }

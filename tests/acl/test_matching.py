@@ -164,11 +164,18 @@ def test_hostile_placeholder_values_never_widen_a_rule(hostile: str) -> None:
 
 
 def test_placeholder_value_is_a_literal_level() -> None:
-    """A client id like "$SYS" or one with spaces is compared as text, not interpreted."""
-    p = policy(("*", "publish", "${clientid}/x", "allow"))
-    assert allowed(p, "publish", "$SYS/x", client_id="$SYS")
+    """A client id with spaces or a "$" inside is compared as text, not interpreted."""
+    p = policy(("*", "publish", "${clientid}/x", "allow"), ("*", "publish", "d/${clientid}", "allow"))
     assert allowed(p, "publish", "my device/x", client_id="my device")
-    assert not allowed(p, "publish", "other/x", client_id="$SYS")
+    assert allowed(p, "publish", "d/$abc", client_id="$abc")
+    assert not allowed(p, "publish", "other/x", client_id="my device")
+
+
+def test_a_placeholder_cannot_open_a_system_topic() -> None:
+    """A client id "$SYS" in ${clientid}/# must not grant $SYS/#: a leading "$" level is a system topic."""
+    p = policy(("*", "all", "${clientid}/#", "allow"))
+    assert not allowed(p, "publish", "$SYS/x", client_id="$SYS")
+    assert not allowed(p, "subscribe", "$SYS/#", client_id="$SYS")
 
 
 # Subscribe: a filter against a rule's filter.

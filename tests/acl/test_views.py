@@ -396,3 +396,21 @@ def test_htmx_history_restore_gets_the_whole_page(owner_client: Client, workspac
     headers = {**HX, "HX-History-Restore-Request": "true"}
     response = owner_client.get(reverse("acl:rules"), {"workspace": workspace.pk}, headers=headers)
     assert b"<html" in response.content
+
+
+def test_a_rule_naming_no_existing_client_is_flagged(
+    owner_client: Client,
+    org: Organization,
+    workspace: Workspace,
+    add_rule: Callable[..., AclRule],
+    make_client: Any,
+) -> None:
+    """A username rule for a client the workspace does not have is shown as such (a likely typo)."""
+    make_client(org, "sensor-7")
+    add_rule(workspace, "a", client="Sensor-7")
+    typo = add_rule(workspace, "b", client="sensr-7")
+    add_rule(workspace, "c", client="sensr-*")
+    html = owner_client.get(reverse("acl:rules")).content.decode()
+    assert html.count("no such client") == 1
+    row = html.split(f'id="rule-{typo.pk}"')[1].split("</tr>")[0]
+    assert "no such client" in row
