@@ -22,8 +22,8 @@ Placeholders: `${username}` and `${clientid}` may stand as whole levels of a rul
 replaced by the checking client's values, which are compared as one literal level. A value that
 cannot be one topic level (empty, or containing `/`, `+`, `#` or NUL, or starting with `$` at the
 first level, where it would name a system topic) makes every rule that uses it inapplicable to that
-client: it can never widen a rule (a client id `#` matches nothing, not
-everything), and later rules or the default decide instead.
+client: it can never widen a rule (a client id `#` matches nothing, not everything), and later rules
+or the default decide instead.
 
 This module does no database work per check: load_policies() reads a workspace's rules once and the
 broker keeps the Policy until it hears that the rules changed.
@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final
 
 from django.db import transaction
 
@@ -51,9 +51,6 @@ ACTIONS: Final = (PUBLISH, SUBSCRIBE, ALL)
 ALLOW: Final = "allow"
 DENY: Final = "deny"
 PERMISSIONS: Final = (ALLOW, DENY)
-
-Action = Literal["publish", "subscribe", "all"]
-Permission = Literal["allow", "deny"]
 
 MAX_TOPIC_BYTES: Final = 65_535
 USERNAME_PLACEHOLDER: Final = "${username}"
