@@ -8,6 +8,8 @@ in `Revoker.enforce`, which re-reads the rows and ends what no longer matches.
 
 import asyncio
 import logging
+import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -119,45 +121,70 @@ def current_credentials(client_pks: Iterable[int]) -> dict[int, Credential]:
 
 
 class Revoker:
+    # How long a count of sessions ended by reconciliation waits for the hint of the same change.
+    EARLY_COUNT_SECONDS = 30.0
+
     def __init__(self, broker: "CloudSignalBroker") -> None:
         self.broker = broker
         # Counts "credentials-changed" hints; a login re-reads its row only if one came during it.
         self.hints_received = 0
+        # client pk -> (row state, sessions ended, when): ended by reconciliation before the hint of
+        # that change arrived, so the hint can still report them to the admin.
+        self._ended_early: dict[int, tuple[Credential | None, int, float]] = {}
 
     async def credentials_changed(self, client_pks: Iterable[int]) -> int:
         """Re-read these credentials and end every session they no longer allow. Returns how many
-        live connections were closed."""
+        live connections this change ended."""
         self.hints_received += 1
         pks = set(client_pks)
         # A cached verification must not outlive a change, even one that kicked nobody.
         self.broker.authenticator.verified.forget(list(pks))
-        return await self.recheck(pks)
-
-    async def recheck(self, client_pks: Iterable[int]) -> int:
-        """End the sessions of these credentials that the database no longer allows."""
-        pks = set(client_pks)
         registry = self.broker.registry
-        if not pks or not (registry.keys_of(pks) or any(p.login.client_pk in pks for p in registry.pending)):
+        involved = (
+            registry.keys_of(pks)
+            or any(p.login.client_pk in pks for p in registry.pending)
+            or pks & self._ended_early.keys()
+        )
+        if not involved:
             return 0
         current = await self.broker.control_pool.run(current_credentials, pks)
-        return await self.enforce(pks, current)
+        ended = sum((await self.enforce(pks, current)).values())
+        for pk in pks:
+            early = self._ended_early.pop(pk, None)
+            if early is not None and early[0] == current.get(pk):
+                ended += early[1]
+        return ended
 
-    async def enforce(self, checked: set[int], current: dict[int, Credential]) -> int:
-        ended = 0
+    async def reconcile(self, checked: set[int], current: dict[int, Credential]) -> int:
+        """End what the rows no longer allow, remembering it for a hint that may still come."""
+        now = time.monotonic()
+        self._ended_early = {
+            pk: v for pk, v in self._ended_early.items() if now - v[2] < self.EARLY_COUNT_SECONDS
+        }
+        # Only the credentials that were read: one that logged in since is not in `current`.
+        ended = await self.enforce(checked, current)
+        for pk, count in ended.items():
+            _state, before, _at = self._ended_early.get(pk, (None, 0, now))
+            self._ended_early[pk] = (current.get(pk), before + count, now)
+        return sum(ended.values())
+
+    async def enforce(self, checked: set[int], current: dict[int, Credential]) -> Counter[int]:
+        """End the sessions (and mark the pending logins) of `checked` that `current` disallows.
+        Returns live connections closed, per credential."""
+        ended: Counter[int] = Counter()
         for pending in self.broker.registry.pending:
-            if pending.login.client_pk in checked and not still_allowed(
-                pending.login, current.get(pending.login.client_pk)
-            ):
+            pk = pending.login.client_pk
+            if pk in checked and not still_allowed(pending.login, current.get(pk)):
                 # Refused before its CONNACK, or closed as soon as it registers.
                 pending.revoked = True
-                ended += pending.accepted
+                ended[pk] += pending.accepted
         for key in self.broker.registry.keys_of(checked):
             login = self.broker.registry.owners.get(key)
             if login is None:
                 continue
             if not still_allowed(login, current.get(login.client_pk)):
                 log.info("ending session %s: credential %s changed", key, login.client_pk)
-                ended += await self.broker.end_session(key, purge=True, owner=login)
+                ended[login.client_pk] += await self.broker.end_session(key, purge=True, owner=login)
         return ended
 
     async def disconnect(self, row_id: int) -> int:

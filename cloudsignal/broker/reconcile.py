@@ -34,7 +34,7 @@ async def reconcile(broker: "CloudSignalBroker") -> int:
     pks = broker.registry.client_pks()
     if pks:
         current = await broker.control_pool.run(current_credentials, pks)
-        ended = await broker.revoker.enforce(pks, current)
+        ended = await broker.revoker.reconcile(pks, current)
     await _drop_retained_of_deleted_workspaces(broker)
     return ended
 
