@@ -58,7 +58,6 @@ def measure(broker: InProcess | OtherProcess, rounds: int) -> tuple[list[float],
         latencies.append(ended_at[0] - started)
         reported_wrong += outcome.count != 1
         sock.close()
-    client.remove()
     return latencies, reported_wrong
 
 

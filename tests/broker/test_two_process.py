@@ -129,6 +129,7 @@ def test_a_change_here_ends_sessions_in_the_broker_process_within_a_second(
     old_username = client.full_username
     d = devices(old_username, password, "a")
     assert d.connect() == 0
+    assert wait_until(lambda: LiveSession.objects.filter(client=client).exists())
     started = time.monotonic()
     outcome = REVOCATIONS[change](client)
     assert d.wait_disconnected(1.0)
