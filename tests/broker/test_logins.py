@@ -108,3 +108,27 @@ def test_a_busy_port_names_its_variable(
     )
     with pytest.raises(CommandError, match="CLOUDSIGNAL_MQTT_PORT"):
         BrokerThread(taken).start()
+
+
+def test_a_database_outage_refuses_logins_with_server_unavailable_and_spares_live_sessions(
+    org: Organization,
+    make_client: MakeClient,
+    device: MakeDevice,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django import db
+
+    client, password = make_client(org, "sensor-1")
+    live = device(client.full_username, password, "live")
+    assert live.connect() == 0
+    assert live.subscribe("t", 1) == 1
+
+    def unavailable(*args: object, **kwargs: object) -> None:
+        raise db.OperationalError("the database went away")
+
+    monkeypatch.setattr(MqttClient.objects, "by_username", unavailable)
+    assert device(client.full_username, password, "new").connect() == 3
+    monkeypatch.undo()
+    live.publish("t", b"still here", qos=1)
+    assert live.expect().payload == b"still here"
+    assert device(client.full_username, password, "new").connect() == 0
