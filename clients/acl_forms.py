@@ -47,6 +47,10 @@ class RuleForm(forms.Form):
         widget=forms.RadioSelect,
     )
 
+    # Ids of their own: the rule dialog opens over the page's simulator, which has a "client" too.
+    def __init__(self, data: Any = None, **kwargs: Any) -> None:
+        super().__init__(data, auto_id="rule_%s", **kwargs)
+
     @classmethod
     def for_rule(cls, rule: AclRule, data: Any = None) -> "RuleForm":
         initial = {
@@ -119,8 +123,8 @@ class SimulatorForm(forms.Form):
         error_messages={"required": "Type a topic to test."},
     )
 
-    def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, data: Any = None, *, workspace: Workspace) -> None:
+        super().__init__(data, auto_id="sim_%s")
         self.fields["client"].queryset = MqttClient.objects.filter(workspace=workspace)  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any] | None:

@@ -15,8 +15,10 @@ from django.contrib.auth.models import User
 from clients import acl
 from clients.models import AclRule
 
-# The broker's fixtures (a real broker on free ports, paho devices), for test_broker_acl.py.
+# The broker's fixtures (a real broker on free ports, paho devices) for test_broker_acl.py, and the
+# browser's for test_browser.py.
 from tests.broker.conftest import broker, broker_options, control_socket, device, start_broker  # noqa: F401
+from tests.browser.conftest import visit  # noqa: F401
 from workspaces.models import Membership, Organization, Workspace
 from workspaces.onboarding import find_or_create_user
 

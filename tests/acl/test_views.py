@@ -181,7 +181,7 @@ def test_add_rule_with_htmx_closes_the_dialog_and_announces(
     """A new rule is stored at the end, the table is told to refresh, and the broker to reload."""
     dialog = owner_client.get(reverse("acl:rule-add", args=[workspace.pk]), headers=HX)
     assert dialog.status_code == 200
-    assert dialog.content.decode().lstrip().startswith("<div data-dialog-host><dialog data-open")
+    assert dialog.content.decode().lstrip().startswith("<dialog data-open")
     with django_capture_on_commit_callbacks(execute=True):
         response = owner_client.post(reverse("acl:rule-add", args=[workspace.pk]), RULE, headers=HX)
     assert response.status_code == 200
@@ -224,8 +224,8 @@ def test_invalid_rule_rerenders_with_the_error_beside_the_field(
     response = owner_client.post(reverse("acl:rule-add", args=[workspace.pk]), data, headers=HX)
     assert response.status_code == 200
     html = response.content.decode()
-    assert html.lstrip().startswith("<div data-dialog-host><dialog data-open")
-    assert f'id="id_{field}_error"' in html
+    assert html.lstrip().startswith("<dialog data-open")
+    assert f'id="rule_{field}_error"' in html
     assert message in html
     assert 'aria-invalid="true"' in html
     if field != "topic":
@@ -370,7 +370,7 @@ def test_simulator_errors_beside_the_field(
     response = owner_client.post(reverse("acl:simulate", args=[workspace.pk]), data, headers=HX)
     assert response.status_code == 200
     html = response.content.decode()
-    assert f'id="id_{field}_error"' in html and message in html
+    assert f'id="sim_{field}_error"' in html and message in html
     assert 'id="decision"' not in html
 
 
