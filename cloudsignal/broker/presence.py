@@ -63,20 +63,14 @@ class Presence:
         self._queue.append((False, conn))
         self._wake.set()
 
-    async def flushed(self) -> None:
-        """Wait until everything queued so far is written (tests and shutdown)."""
-        while self._queue or self._wake.is_set():
-            await asyncio.sleep(0.01)
-        # One more turn so an in-flight batch completes.
-        await self._pool.run(lambda: None)
-
     async def _write_loop(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             batch, self._queue = self._queue, []
             try:
-                await self._pool.run(_write, self.node_id, batch)
+                if not await self._pool.run(_write, self.node_id, batch):
+                    await self._register_again()
             except Exception:
                 # One bad row must not lose the others: write them one by one.
                 log.info("presence batch of %d failed; writing one by one", len(batch), exc_info=True)
@@ -90,24 +84,30 @@ class Presence:
         while True:
             await asyncio.sleep(BROKER_HEARTBEAT_SECONDS)
             try:
-                alive = await self._pool.run(_beat, self.node_id)
-                if not alive:
-                    # Another broker took us for dead (we were paused too long) and deleted our rows.
-                    log.warning("broker node %s was removed; registering again", self.node_id)
-                    await self._pool.run(_register_node, self.node_id)
-                    for conn in self._live.values():
-                        conn.row_id = None
-                        self.connected(conn)
+                if not await self._pool.run(_beat, self.node_id):
+                    await self._register_again()
             except Exception:
                 log.warning("broker heartbeat failed", exc_info=True)
 
+    async def _register_again(self) -> None:
+        """Our node row is gone: another broker took us for dead (we were paused too long) and
+        deleted it with our sessions' rows. Put both back."""
+        log.warning("broker node %s was removed; registering again", self.node_id)
+        await self._pool.run(_register_node, self.node_id)
+        for conn in self._live.values():
+            conn.row_id = None
+            self.connected(conn)
 
-def _write(node_id: uuid.UUID, batch: list[tuple[bool, LiveConnection]]) -> None:
+
+def _write(node_id: uuid.UUID, batch: list[tuple[bool, LiveConnection]]) -> bool:
+    """Write a batch of connects and disconnects; False (nothing written) if our node row is gone."""
     # A connection that came and went within one batch needs no row at all.
     came = {id(conn) for is_new, conn in batch if is_new}
     went = {id(conn) for is_new, conn in batch if not is_new}
     now = timezone.now()
     with transaction.atomic():
+        if not BrokerNode.objects.filter(pk=node_id).exists():
+            return False
         # Rows of credentials deleted meanwhile are skipped (their sessions are being ended); on
         # SQLite a foreign key error would only show at commit and fail the whole batch.
         wanted = {conn.login.client_pk for is_new, conn in batch if is_new}
@@ -129,6 +129,7 @@ def _write(node_id: uuid.UUID, batch: list[tuple[bool, LiveConnection]]) -> None
                 LiveSession.objects.filter(pk=conn.row_id).delete()
         if existing:
             MqttClient.objects.filter(pk__in=existing).update(last_connected=now)
+    return True
 
 
 def _register_node(node_id: uuid.UUID) -> None:
