@@ -167,6 +167,8 @@ def help_first_connection(request: AuthedRequest) -> HttpResponse:
         "nav": "help",
         "full_username": f"agent-research-01@{request.organization.pk}",
         "tls_cert_configured": bool(settings.TLS_CERT),
-        "self_signed_cert": Path(settings.DATA_DIR) / "tls" / "cert.pem",
+        # The name cloudsignal.broker.tls.CERT_NAME gives it (the dashboard does not import the broker;
+        # tests/views check that the two agree).
+        "self_signed_cert": Path(settings.DATA_DIR) / "broker-cert.pem",
     }
     return render(request, "help/first_connection.html", context)

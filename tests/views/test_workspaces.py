@@ -7,6 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from clients.models import LiveSession, MqttClient
+from cloudsignal.broker.tls import self_signed_paths
 from workspaces.models import Organization, Workspace
 
 HTMX = {"HX-Request": "true"}
@@ -93,7 +94,7 @@ class TestHelp:
         page = owner_client.get(reverse("workspaces:help-first-connection")).content.decode()
         assert f"agent-research-01@{org.pk}" in page
         assert "mqtts://mqtt.example.net:18883" in page
-        assert str(settings.DATA_DIR / "tls" / "cert.pem") in page
+        assert str(self_signed_paths(settings.DATA_DIR)[0]) in page
         assert "--cafile cert.pem" in page and 'tls_set(ca_certs="cert.pem")' in page
 
 
