@@ -199,11 +199,11 @@ class RuleSpec:
         if problem := validate_client(self.client):
             found["client"] = problem
         if self.action not in ACTIONS:
-            found["action"] = "Choose publish, subscribe or all."
+            found["action"] = f"Choose publish, subscribe or all, not {self.action!r}."
         if problem := validate_rule_topic(self.topic):
             found["topic"] = problem
         if self.permission not in PERMISSIONS:
-            found["permission"] = "Choose allow or deny."
+            found["permission"] = f"Choose allow or deny, not {self.permission!r}."
         return found
 
     def describe(self) -> str:
@@ -216,7 +216,7 @@ class InvalidRule(ValueError):
     def __init__(self, index: int, problems: dict[str, str]) -> None:
         self.index = index
         self.problems = problems
-        detail = "; ".join(f"{name}: {why}" for name, why in problems.items())
+        detail = "; ".join(f"{name}: {why.rstrip('.')}" for name, why in problems.items())
         super().__init__(f"rule {index}: {detail}")
 
 

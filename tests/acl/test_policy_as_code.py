@@ -92,6 +92,13 @@ def test_import_replaces_everything(org: Organization, add_rule: Callable[..., A
             json.dumps({"rules": [{"client": "a*b", "action": "read", "topic": "x", "permission": "allow"}]}),
             "rule 1: client: A * may only end the pattern",
         ),
+        (
+            json.dumps(
+                {"rules": [{"client": "*", "action": "pub", "topic": "a/#/b", "permission": "allow"}]}
+            ),
+            "rule 1: action: Choose publish, subscribe or all, not 'pub'; topic: '#' must be the last level "
+            "and stand alone, as in sensors/#. Nothing was changed.",
+        ),
         (json.dumps({"rules": ["x"]}), "rule 1: rule: must be an object"),
         (
             json.dumps({"rules": [{"client": "*", "action": "all", "topic": 5, "permission": "allow"}]}),
