@@ -224,3 +224,23 @@ def test_delivered_qos_is_the_lower_of_publish_and_subscription(
     assert d.subscribe("q/#", subscription_qos) == subscription_qos
     d.publish("q/1", b"x", qos=publish_qos)
     assert d.expect().qos == delivered
+
+
+def test_a_persistent_session_gets_what_was_queued_while_it_was_away(
+    org: Organization, make_client: MakeClient, device: MakeDevice
+) -> None:
+    """The offline queue goes through the same namespace: plain topics, QoS kept."""
+    client, password = make_client(org, "sensor-1")
+    sleeper = device(client.full_username, password, "sleeper", clean_session=False)
+    assert sleeper.connect() == 0
+    assert sleeper.subscribe("jobs/#", 1) == 1
+    sleeper.close()
+    sender = device(client.full_username, password, "sender")
+    assert sender.connect() == 0
+    sender.publish("jobs/7", b"do it", qos=1)
+    sender.flush()
+    back = device(client.full_username, password, "sleeper", clean_session=False)
+    assert back.connect() == 0
+    assert back.session_present is True
+    message = back.expect()
+    assert (message.topic, message.payload, message.qos) == ("jobs/7", b"do it", 1)
