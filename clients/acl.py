@@ -76,18 +76,21 @@ def validate_filter(topic: str) -> str | None:
         return "A topic filter cannot be empty."
     if "\x00" in topic:
         return "A topic filter cannot contain the NUL character (U+0000)."
-    try:
-        size = len(topic.encode("utf-8"))
-    except UnicodeEncodeError:
-        return "A topic filter must be valid UTF-8 text."
-    if size > MAX_TOPIC_BYTES:
-        return f"A topic filter can be at most 65,535 bytes in UTF-8; this one is {size:,} bytes."
-    levels = topic.split("/")
-    for index, level in enumerate(levels):
-        if "#" in level and (level != "#" or index != len(levels) - 1):
-            return "'#' must be the last level and stand alone, as in sensors/#."
-        if "+" in level and level != "+":
-            return "'+' must stand alone as a whole level, as in sensors/+/temperature."
+    # An ASCII string's UTF-8 length is its length; only others need encoding to count.
+    if not topic.isascii() or len(topic) > MAX_TOPIC_BYTES:
+        try:
+            size = len(topic.encode("utf-8"))
+        except UnicodeEncodeError:
+            return "A topic filter must be valid UTF-8 text."
+        if size > MAX_TOPIC_BYTES:
+            return f"A topic filter can be at most 65,535 bytes in UTF-8; this one is {size:,} bytes."
+    if "#" in topic or "+" in topic:
+        levels = topic.split("/")
+        for index, level in enumerate(levels):
+            if "#" in level and (level != "#" or index != len(levels) - 1):
+                return "'#' must be the last level and stand alone, as in sensors/#."
+            if "+" in level and level != "+":
+                return "'+' must stand alone as a whole level, as in sensors/+/temperature."
     return None
 
 
@@ -134,7 +137,8 @@ def validate_client(client: str) -> str | None:
 
 def _covers(rule: Sequence[str], filt: Sequence[str]) -> bool:
     """Every topic `filt` matches is matched by `rule` (for a plain topic: `rule` matches it)."""
-    if filt and rule and _dollar_mismatch(rule[0], filt[0]):
+    # A wildcard at the first level never matches a topic that starts with "$" (MQTT 4.7.2).
+    if rule[0] in _WILDCARDS and filt[0].startswith("$"):
         return False
     n = len(filt)
     for i, r in enumerate(rule):
@@ -147,14 +151,16 @@ def _covers(rule: Sequence[str], filt: Sequence[str]) -> bool:
             return False  # filt reaches deeper or shallower topics the rule cannot
         if r == "+":
             continue
-        if f == "+" or f != r:
+        if f != r:  # including f == "+": a literal level covers only itself
             return False
     return n == len(rule)
 
 
 def _overlaps(rule: Sequence[str], filt: Sequence[str]) -> bool:
     """Some topic is matched by both `rule` and `filt`."""
-    if filt and rule and (_dollar_mismatch(rule[0], filt[0]) or _dollar_mismatch(filt[0], rule[0])):
+    if (rule[0] in _WILDCARDS and filt[0].startswith("$")) or (
+        filt[0] in _WILDCARDS and rule[0].startswith("$")
+    ):
         return False
     for i in range(max(len(rule), len(filt))):
         r = rule[i] if i < len(rule) else None
@@ -168,9 +174,7 @@ def _overlaps(rule: Sequence[str], filt: Sequence[str]) -> bool:
     return True
 
 
-def _dollar_mismatch(wild: str, literal: str) -> bool:
-    # A wildcard at the first level never matches a topic that starts with "$" (MQTT 4.7.2).
-    return wild in ("+", "#") and literal.startswith("$")
+_WILDCARDS: Final = frozenset(("+", "#"))
 
 
 # The compiled policy.
@@ -241,20 +245,33 @@ class _Rule:
         return True
 
 
+# A rule that can apply to one client and action: its levels (placeholders resolved), whether it
+# allows, and the Decision it gives.
+_Applicable = tuple[tuple[str, ...], bool, Decision]
+
+
 def _usable_level(value: str) -> bool:
     return value != "" and not any(c in value for c in "/+#\x00")
 
 
 class Policy:
-    """The compiled rules of one workspace. Immutable apart from its decision cache; thread-safe enough
-    for the broker (a lost cache write only costs a recomputation)."""
+    """The compiled rules of one workspace. Immutable apart from its caches, which the broker's single
+    event loop fills; a lost cache write would only cost a recomputation."""
 
-    __slots__ = ("_cache", "_rules", "default")
+    __slots__ = ("_applicable", "_cache", "_decisions", "_default_decision", "_rules", "default")
 
     def __init__(self, default: str, rules: Sequence[_Rule]) -> None:
         self.default = default
         self._rules = tuple(rules)
+        self._decisions = tuple(
+            Decision(r.allow, f"rule {r.number}: {r.description}", r.id) for r in self._rules
+        )
+        self._default_decision = Decision(default == ALLOW, f"workspace default: {default}", None)
+        # Decisions by (username, client id, action, topic): the broker's steady state is a hit here.
         self._cache: dict[tuple[str, str, str, str], Decision] = {}
+        # The rules that can apply to one (username, client id, action), placeholders resolved: a
+        # device cycling through new topics still skips everything that is not about it.
+        self._applicable: dict[tuple[str, str, str], tuple[_Applicable, ...]] = {}
 
     def __len__(self) -> int:
         return len(self._rules)
@@ -287,24 +304,31 @@ class Policy:
             raise ValueError(f"action must be 'publish' or 'subscribe', not {action!r}")
         if problem:
             return Decision(False, f"invalid topic: {problem}", None)
+        filt = topic.split("/")
+        for levels, allow, decision in self._rules_for(username, client_id, action):
+            # A publish topic has no wildcards, so covering and overlapping agree for it.
+            if _covers(levels, filt) if allow else _overlaps(levels, filt):
+                return decision
+        return self._default_decision
 
-        filt = tuple(topic.split("/"))
+    def _rules_for(self, username: str, client_id: str, action: str) -> tuple[_Applicable, ...]:
+        key = (username, client_id, action)
+        if (hit := self._applicable.get(key)) is not None:
+            return hit
         who = username.lower()
         publishing = action == PUBLISH
-        for rule in self._rules:
+        found: list[_Applicable] = []
+        for rule, decision in zip(self._rules, self._decisions, strict=True):
             if not (rule.publish if publishing else rule.subscribe) or not rule.is_for(who):
                 continue
-            levels = rule.levels
-            if rule.placeholders:
-                resolved = self._resolve(levels, username, client_id)
-                if resolved is None:
-                    continue
-                levels = resolved
-            # A publish topic has no wildcards, so covering and overlapping agree for it.
-            applies = _covers(levels, filt) if rule.allow else _overlaps(levels, filt)
-            if applies:
-                return Decision(rule.allow, f"rule {rule.number}: {rule.description}", rule.id)
-        return Decision(self.default == ALLOW, f"workspace default: {self.default}", None)
+            if not rule.placeholders:
+                found.append((rule.levels, rule.allow, decision))
+            elif (resolved := self._resolve(rule.levels, username, client_id)) is not None:
+                found.append((resolved, rule.allow, decision))
+        if len(self._applicable) >= _DECISION_CACHE_SIZE:
+            self._applicable.clear()
+        self._applicable[key] = result = tuple(found)
+        return result
 
     @staticmethod
     def _resolve(levels: tuple[str, ...], username: str, client_id: str) -> tuple[str, ...] | None:
