@@ -367,8 +367,15 @@ class CloudSignalBroker(Broker):
         handler.attach(session, reader, writer)
         self._sessions[key] = (session, handler)
         self.registry.owners[key] = login
-        await handler.mqtt_connack_authorize(True)
-        await handler.start()
+        try:
+            await handler.mqtt_connack_authorize(True)
+            await handler.start()
+        except BaseException:
+            # The socket failed between CONNACK and start: leave no "connected" session behind.
+            session.transitions.disconnect()
+            if session.clean_session:
+                await self._cleanup_session(key)
+            raise
         conn = LiveConnection(
             key=key,
             device_client_id=device_client_id,
