@@ -1,6 +1,6 @@
 """What ACL rules cost the broker: QoS 0 throughput with 20 rules per workspace against no rules.
 
-    .venv/bin/python bench/acl_throughput.py [--messages 20000] [--rounds 5]
+    .venv/bin/python bench/acl_throughput.py [--messages 20000] [--rounds 5] [--unique-topics]
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/acl_throughput.py
 
 One run, one broker (the embedded one, in this process, on a free loopback port, with workspace
@@ -32,7 +32,12 @@ TOPIC = "bench/data"
 
 
 def load(
-    port: int, workspace_tag: str, publisher: tuple[str, str], subscriber: tuple[str, str], n: int
+    port: int,
+    workspace_tag: str,
+    publisher: tuple[str, str],
+    subscriber: tuple[str, str],
+    n: int,
+    unique: bool,
 ) -> None:
     """The load process: subscribe, publish n messages, report what arrived as JSON on stdout."""
     import paho.mqtt.client as mqtt
@@ -73,8 +78,8 @@ def load(
     pub = connected(*publisher, f"pub-{workspace_tag}")
     payload = b"x" * 64
     started = time.perf_counter()
-    for _ in range(n):
-        pub.publish(TOPIC, payload, 0)
+    for i in range(n):
+        pub.publish(f"{TOPIC}/{i}" if unique else TOPIC, payload, 0)
     done.wait(max(30.0, n / 500))
     pub.disconnect()
     sub.disconnect()
@@ -107,11 +112,16 @@ def main() -> None:
     )
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--load", nargs=7, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--unique-topics",
+        action="store_true",
+        help="publish every message to a topic of its own, so no decision is ever cached (worst case)",
+    )
+    parser.add_argument("--load", nargs=8, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.load:
-        port, tag, pu, pp, su, sp, n = options.load
-        load(int(port), tag, (pu, pp), (su, sp), int(n))
+        port, tag, pu, pp, su, sp, n, unique = options.load
+        load(int(port), tag, (pu, pp), (su, sp), int(n), unique == "unique")
         return
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -163,7 +173,8 @@ def main() -> None:
             for _ in range(options.rounds):
                 for tag in ("open", "ruled"):
                     (pu, pp), (su, sp) = logins[tag]
-                    args = [str(port), tag, pu, pp, su, sp, str(options.messages)]
+                    unique = "unique" if options.unique_topics else "same"
+                    args = [str(port), tag, pu, pp, su, sp, str(options.messages), unique]
                     cpu_before = time.process_time()
                     out = subprocess.run(
                         [sys.executable, __file__, "--load", *args],
@@ -186,7 +197,8 @@ def main() -> None:
     cpu_cost = (ruled_cpu - open_cpu) / open_cpu * 100
     print(
         f"ACL cost on QoS 0 throughput, {connection.vendor}, {options.rounds} rounds of "
-        f"{options.messages} messages each (publish and delivery both checked)"
+        f"{options.messages} messages each to {'a topic each' if options.unique_topics else 'one topic'} "
+        "(publish and delivery both checked)"
     )
     print(
         f"{'workspace':<28} {'median msg/s':>13} {'min':>9} {'max':>9} {'lost':>6} {'broker CPU µs/msg':>18}"
