@@ -153,6 +153,7 @@ def client_of(request: AuthedRequest, pk: int) -> MqttClient:
 
 
 @require_GET
+@vary_on_headers("HX-Request", "HX-Target")
 def client_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     client = client_of(request, pk)
     context = {"nav": "clients", "client": client, "sessions": live_sessions_of(client)}
