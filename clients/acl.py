@@ -148,7 +148,9 @@ def _covers(rule: Sequence[str], filt: Sequence[str]) -> bool:
             return False
         f = filt[i]
         if f == "#":
-            return False  # filt reaches deeper or shallower topics the rule cannot
+            # filt also matches the topic that ends before this level, which the rule does not, except
+            # at the first level: no topic has zero levels, so there "#" and "+/#" are the same.
+            return i == 0 and tuple(rule) == ("+", "#")
         if r == "+":
             continue
         if f != r:  # including f == "+": a literal level covers only itself

@@ -197,6 +197,8 @@ def test_a_placeholder_cannot_open_a_system_topic() -> None:
         ("sensors/temp", "sensors/temp", True),
         ("+/temp", "sensors/temp", True),
         ("#", "#", True),
+        ("+/#", "#", True),  # no topic has zero levels, so both match every topic not starting with $
+        ("a/+/#", "a/#", False),  # a/# matches "a", a/+/# does not
         ("#", "$SYS/#", False),
         ("$SYS/#", "$SYS/broker/+", True),
     ],
@@ -347,3 +349,40 @@ def test_compile_names_the_bad_rule() -> None:
     assert caught.value.index == 2
     assert set(caught.value.problems) == {"topic"}
     assert str(caught.value).startswith("rule 2: topic: '#' must be the last level")
+
+
+# The filter-against-filter relations, checked against their definition over a small universe.
+
+
+def _matches(filt: tuple[str, ...], topic: tuple[str, ...]) -> bool:
+    """MQTT matching straight from the specification, written independently of clients.acl."""
+    if topic[0].startswith("$") and filt[0] in ("+", "#"):
+        return False
+    for i, level in enumerate(filt):
+        if level == "#":
+            return True
+        if i >= len(topic) or (level != "+" and level != topic[i]):
+            return False
+    return len(topic) == len(filt)
+
+
+def _all(levels: tuple[str, ...], depth: int) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = [(level,) for level in levels]
+    for _ in range(depth - 1):
+        out += [(*t, level) for t in out if len(t) == len(out[-1]) for level in levels]
+    return out
+
+
+def test_covering_and_overlapping_agree_with_their_definition() -> None:
+    """For every pair of filters of up to three levels: a rule covers a filter exactly when every topic
+    the filter matches, the rule matches too; they overlap exactly when some topic matches both.
+    (Topics of four levels and a level no filter names are enough to witness any difference.)"""
+    from clients.acl import _covers, _overlaps
+
+    topics = _all(("a", "z", "$s"), 4)
+    filters = [f for f in _all(("a", "+", "#", "$s"), 3) if validate_filter("/".join(f)) is None]
+    matched = {f: {t for t in topics if _matches(f, t)} for f in filters}
+    for rule in filters:
+        for filt in filters:
+            assert _covers(rule, filt) is (matched[filt] <= matched[rule]), (rule, filt)
+            assert _overlaps(rule, filt) is bool(matched[filt] & matched[rule]), (rule, filt)
