@@ -386,3 +386,20 @@ def test_covering_and_overlapping_agree_with_their_definition() -> None:
         for filt in filters:
             assert _covers(rule, filt) is (matched[filt] <= matched[rule]), (rule, filt)
             assert _overlaps(rule, filt) is bool(matched[filt] & matched[rule]), (rule, filt)
+
+
+def test_publish_decisions_agree_with_first_match_over_random_policies() -> None:
+    """For random rule lists and topics, a publish is decided by the first rule whose filter matches the
+    topic, else the default: the reference above, not the module's own matching."""
+    import random
+
+    rng = random.Random(5)
+    filters = [f for f in _all(("a", "z", "+", "#"), 3) if validate_filter("/".join(f)) is None]
+    topics = _all(("a", "z", "$s"), 4)
+    for _ in range(200):
+        rules = [(rng.choice(filters), rng.choice(("allow", "deny"))) for _ in range(rng.randint(0, 6))]
+        default = rng.choice(("allow", "deny"))
+        p = policy(*[("*", "publish", "/".join(f), perm) for f, perm in rules], default=default)
+        for topic in rng.sample(topics, 30):
+            expected = next((perm for f, perm in rules if _matches(f, topic)), default)
+            assert allowed(p, "publish", "/".join(topic)) is (expected == "allow"), (rules, topic)
