@@ -7,6 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from clients.models import LiveSession, MqttClient
+from cloudsignal.broker.broker import WEBSOCKET_PATH
 from cloudsignal.broker.tls import self_signed_paths
 from workspaces.models import Organization, Workspace
 
@@ -96,6 +97,7 @@ class TestHelp:
         assert "mqtts://mqtt.example.net:18883" in page
         assert str(self_signed_paths(settings.DATA_DIR)[0]) in page
         assert "--cafile cert.pem" in page and 'tls_set(ca_certs="cert.pem")' in page
+        assert f"ws://mqtt.example.net:{settings.WS_PORT}{WEBSOCKET_PATH}" in page
 
 
 class TestSessions:
