@@ -464,7 +464,9 @@ def move_rule(rule: AclRule, offset: int) -> None:
     with transaction.atomic():
         _lock(rule.workspace)
         ordered = rules_of(rule.workspace)
-        index = next(i for i, r in enumerate(ordered) if r.pk == rule.pk)
+        index = next((i for i, r in enumerate(ordered) if r.pk == rule.pk), None)
+        if index is None:
+            return  # deleted meanwhile by someone else
         target = min(max(index + offset, 0), len(ordered) - 1)
         if target == index:
             return
