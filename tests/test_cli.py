@@ -8,7 +8,11 @@ import pytest
 from django.core.management import call_command, execute_from_command_line
 from django.core.management.base import CommandError
 
-from clients.models import MqttClient
+from clients.models import LiveSession, MqttClient
+
+# The real broker's fixtures, reached through request.getfixturevalue below.
+from tests.broker.conftest import broker, broker_options, control_socket, device, start_broker  # noqa: F401
+from tests.support.net import wait_for
 from workspaces.models import Membership, Organization, Workspace
 
 
@@ -141,3 +145,22 @@ def test_errors_go_to_stderr_with_a_non_zero_exit(capsys: pytest.CaptureFixture[
     captured = capsys.readouterr()
     assert "No organization with ID" in captured.err
     assert captured.out == ""
+
+
+@pytest.mark.broker
+@pytest.mark.django_db(transaction=True)
+def test_revoking_commands_end_live_sessions(
+    org: Organization, make_client: Any, request: pytest.FixtureRequest
+) -> None:
+    """disable and reset-password reach the running broker as the dashboard does, and say how many ended."""
+    make_device = request.getfixturevalue("device")  # a real broker on free ports (tests/broker)
+    client, password = make_client(org, "agent-cli")
+    phone = make_device(client.full_username, password, "phone")
+    assert phone.connect() == 0
+    wait_for(lambda: LiveSession.objects.filter(client=client).exists(), timeout=10)
+    disabled = run_json("clients", "disable", client.full_username)
+    assert (disabled["broker_reachable"], disabled["sessions_ended"]) == (True, 1)
+    assert phone.wait_disconnected(2.0)
+    assert make_device(client.full_username, password, "again").connect() != 0  # refused
+    out = run("clients", "enable", client.full_username)
+    assert "0 live sessions were disconnected." in out
