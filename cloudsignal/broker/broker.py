@@ -333,7 +333,10 @@ class CloudSignalBroker(Broker):
             await self._close_connection(previous)
 
         stored = self._sessions.get(key)
-        if incoming.clean_session or stored is None:
+        owner = self.registry.owners.get(key)
+        # A stored session belongs to the credential that made it: another credential using the same
+        # client id starts afresh rather than inheriting subscriptions its own rules never granted.
+        if incoming.clean_session or stored is None or owner is None or owner.client_pk != login.client_pk:
             await self._delete_session(key)
             session = incoming
             session.parent = 0

@@ -244,3 +244,22 @@ def test_a_persistent_session_gets_what_was_queued_while_it_was_away(
     assert back.session_present is True
     message = back.expect()
     assert (message.topic, message.payload, message.qos) == ("jobs/7", b"do it", 1)
+
+
+def test_another_credential_with_the_same_client_id_does_not_inherit_a_stored_session(
+    org: Organization, make_client: MakeClient, device: MakeDevice
+) -> None:
+    first, first_password = make_client(org, "sensor-1")
+    second, second_password = make_client(org, "sensor-2")
+    owner = device(first.full_username, first_password, "shared", clean_session=False)
+    assert owner.connect() == 0
+    assert owner.subscribe("private/#", 1) == 1
+    owner.close()
+    intruder = device(second.full_username, second_password, "shared", clean_session=False)
+    assert intruder.connect() == 0
+    assert intruder.session_present is False
+    sender = device(first.full_username, first_password, "sender")
+    assert sender.connect() == 0
+    sender.publish("private/1", b"not for sensor-2", qos=1)
+    sender.flush()
+    assert intruder.flush() == []
