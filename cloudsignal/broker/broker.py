@@ -450,8 +450,11 @@ class CloudSignalBroker(Broker):
         broadcast = await self._broadcast_queue.get()
         topic = broadcast["topic"]
         publish_qos = broadcast.get("qos")
+        # Every filter lives in some workspace's namespace; other workspaces' filters are skipped
+        # with one string comparison instead of a level-by-level match.
+        prefix = topic[: topic.find("/") + 1]
         for topic_filter, subscriptions in list(self._subscriptions.items()):
-            if not self._matches(topic, topic_filter):
+            if not topic_filter.startswith(prefix) or not self._matches(topic, topic_filter):
                 continue
             for target, subscription_qos in subscriptions:
                 # Stock amqtt delivered at the subscription QoS whatever the publish QoS was.

@@ -1,5 +1,7 @@
 """Logins over real sockets: paho-mqtt against the broker on free ports (TCP, TLS, WebSocket)."""
 
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from urllib.error import HTTPError
@@ -132,3 +134,37 @@ def test_a_database_outage_refuses_logins_with_server_unavailable_and_spares_liv
     live.publish("t", b"still here", qos=1)
     assert live.expect().payload == b"still here"
     assert device(client.full_username, password, "new").connect() == 0
+
+
+@pytest.mark.skipif(shutil.which("mosquitto_pub") is None, reason="mosquitto_pub is not installed")
+def test_mosquitto_pub_connects_over_tls_with_the_generated_certificate_as_ca(
+    org: Organization,
+    make_client: MakeClient,
+    start_broker: Callable[[BrokerOptions], BrokerThread],
+    control_socket: Path,
+) -> None:
+    """The guide's command-line example, as a device would run it."""
+    broker = start_broker(
+        BrokerOptions(listeners=loopback_listeners(tls=True), control_socket=control_socket)
+    )
+    cert, _key = tls.self_signed_paths(settings.DATA_DIR)
+    client, password = make_client(org, "sensor-1")
+    watcher = Device(broker.ports["mqtt"], client.full_username, password, "watcher")
+    try:
+        assert watcher.connect() == 0
+        assert watcher.subscribe("sensors/temp", 1) == 1
+        result = subprocess.run(
+            [
+                "mosquitto_pub",
+                *("-h", "localhost", "-p", str(broker.ports["mqtts"]), "--cafile", str(cert)),
+                *("-u", client.full_username, "-P", password, "-i", "cli"),
+                *("-t", "sensors/temp", "-m", "22.5", "-q", "1"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+        assert result.returncode == 0, result.stderr
+        assert watcher.expect().payload == b"22.5"
+    finally:
+        watcher.close()
