@@ -6,10 +6,10 @@ private methods. Each override says which stock defect it fixes; the shared note
 (`amqtt-0.12.1.md`) record how each was reproduced. amqtt is pinned to 0.12.1 for this reason.
 
 The connection path, in order: CONNECT within `connect_timeout` and under `max_packet_size`;
-credential check in a thread (no session state touched yet; a refusal leaves nothing behind); will
+credential check in a thread (no session state touched yet; a refusal leaves nothing behind); the
+login registered as pending and, if a revocation hint arrived meanwhile, its row read again; will
 topic checked like a publish; the client id put in the workspace's namespace; take-over of the same
-client id in the same workspace; CONNACK; registration (so revocation can find it), then one re-check
-of the credential in case a revocation committed while we were verifying it.
+client id in the same workspace; CONNACK; registration, so revocation can find the session.
 """
 
 import asyncio
