@@ -133,6 +133,9 @@ class MqttClient(models.Model):
         }
         for name, value in changes.items():
             setattr(self, name, value)
+        # The same checks as creation (format, uniqueness, workspace of this organization), so the
+        # command line and the dashboard cannot differ.
+        self.full_clean(exclude=["password_hash"])
         fields = [*changes, "updated"]
         if revoking:
             return self._save_revoking(fields)
@@ -147,6 +150,7 @@ class MqttClient(models.Model):
         """Delete the credential and end its live sessions."""
         pk = self.pk
         with transaction.atomic():
+            _lock_against_new_sessions([pk])
             super().delete()
             return announce_changed([pk])
 
@@ -154,6 +158,7 @@ class MqttClient(models.Model):
         # Any deletion of a single client, even one not made through remove(), reaches the broker.
         pk = self.pk
         with transaction.atomic():
+            _lock_against_new_sessions([pk])
             result = super().delete(*args, **kwargs)
             announce_changed([pk])
         return result
@@ -167,6 +172,13 @@ class MqttClient(models.Model):
                 MqttClient.objects.filter(pk=self.pk).update(credential_version=F("credential_version") + 1)
                 self.refresh_from_db(fields=["credential_version"])
             return announce_changed([self.pk])
+
+
+def _lock_against_new_sessions(client_pks: list[int]) -> None:
+    """Lock client rows about to be deleted, so the broker cannot add a LiveSession row for them
+    between Django collecting the related rows and deleting the clients (on PostgreSQL that row
+    would fail the admin's delete with a foreign key error; SQLite serialises writers anyway)."""
+    list(MqttClient.objects.select_for_update().filter(pk__in=client_pks).values_list("pk", flat=True))
 
 
 # Presence: written by the broker, read by the dashboard.

@@ -55,7 +55,8 @@ def reset_password(client: MqttClient, password: str | None = None) -> tuple[str
 @transaction.atomic
 def delete_workspace(workspace: Workspace) -> SessionsEnded:
     """Delete a workspace and every client in it, ending their live sessions."""
-    client_ids = list(workspace.mqtt_clients.values_list("pk", flat=True))
+    # Locked: see MqttClient.remove(); the broker must not add sessions to rows we are deleting.
+    client_ids = list(workspace.mqtt_clients.select_for_update().values_list("pk", flat=True))
     workspace.mqtt_clients.all().delete()
     workspace.delete()
     return announce_changed(client_ids)

@@ -188,3 +188,14 @@ def test_weak_own_passwords_are_refused(org: Organization, password: str) -> Non
         create_client(organization=org, username="agent-1", password=password)
     assert "password" in excinfo.value.message_dict
     assert not MqttClient.objects.exists()
+
+
+def test_update_checks_a_new_username_like_creation(org: Organization) -> None:
+    """Renaming through update() (the Edit form, the command line) refuses a clash and writes nothing."""
+    create_client(organization=org, username="agent-1")
+    client, _ = create_client(organization=org, username="agent-2")
+    with pytest.raises(ValidationError) as excinfo:
+        client.update(username="AGENT-1", description="renamed")
+    assert "username" in excinfo.value.message_dict
+    stored = MqttClient.objects.get(pk=client.pk)
+    assert (stored.username, stored.description, stored.credential_version) == ("agent-2", "", 1)
