@@ -18,6 +18,7 @@ import logging
 import math
 import socket
 import ssl
+from collections.abc import Coroutine
 from functools import partial
 from http import HTTPStatus
 from typing import Any
@@ -28,12 +29,12 @@ from amqtt.broker import Broker, Server
 from amqtt.contexts import Action
 from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.mqtt.connack import ConnackPacket
-from amqtt.mqtt.constants import QOS_1, QOS_2
+from amqtt.mqtt.constants import QOS_0, QOS_1, QOS_2
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.publish import PublishPacket
 from amqtt.mqtt.subscribe import SubscribePacket
 from amqtt.mqtt.unsubscribe import UnsubscribePacket
-from amqtt.session import OutgoingApplicationMessage, Session
+from amqtt.session import IncomingApplicationMessage, OutgoingApplicationMessage, Session
 from amqtt.utils import gen_client_id
 from django import db
 from transitions import MachineError
@@ -83,12 +84,29 @@ class TenantHandler(BrokerProtocolHandler):
 
     prefix = ""
 
-    async def handle_publish(self, publish_packet: PublishPacket) -> None:
+    def handle_publish(self, publish_packet: PublishPacket) -> Coroutine[Any, Any, None]:
         header = publish_packet.variable_header
         # Invalid topics ($, empty, wildcards) stay as they are: the broker ends the session on them.
         if header is not None and self.prefix and namespace.is_publishable(header.topic_name):
             header.topic_name = self.prefix + header.topic_name
-        await super().handle_publish(publish_packet)
+        # amqtt's reader loop runs this in a task and cancels unfinished tasks when the connection
+        # ends, so a QoS 0 PUBLISH that arrived with DISCONNECT and the close (mosquitto_pub over
+        # TLS) was lost. A QoS 0 message is therefore queued here, synchronously and in order; the
+        # broker delivers what is queued even after the connection has gone.
+        if (
+            publish_packet.qos == QOS_0
+            and not publish_packet.dup_flag
+            and self.session is not None
+            and publish_packet.topic_name is not None
+            and publish_packet.data is not None
+        ):
+            message = IncomingApplicationMessage(
+                None, publish_packet.topic_name, QOS_0, publish_packet.data, publish_packet.retain_flag
+            )
+            message.publish_packet = publish_packet
+            self.session.delivered_message_queue.put_nowait(message)
+            return _nothing()
+        return super().handle_publish(publish_packet)
 
     async def handle_subscribe(self, subscribe: SubscribePacket) -> None:
         if subscribe.payload is not None:
@@ -120,6 +138,10 @@ class TenantHandler(BrokerProtocolHandler):
         # Stock amqtt ignores an expired keep-alive (upstream issue #308): close like a dropped socket,
         # which also publishes the will, as the spec asks.
         self._keepalive_expiry = asyncio.ensure_future(self.handle_connection_closed())
+
+
+async def _nothing() -> None:
+    return None
 
 
 class CloudSignalBroker(Broker):
@@ -265,10 +287,23 @@ class CloudSignalBroker(Broker):
             self.presence.connected(conn)
             await self._publish_session_retained_messages(conn.session)
             await self._client_message_loop(conn.session, conn.handler)
+            await self._deliver_last_words(conn)
         finally:
             self.registry.remove(conn)
             self.presence.disconnected(conn)
             conn.closed.set()
+
+    async def _deliver_last_words(self, conn: LiveConnection) -> None:
+        """Deliver what the device published before it went but the message loop had not taken
+        (a reading sent together with DISCONNECT). A kicked session's messages are dropped."""
+        queue = conn.session.delivered_message_queue
+        while not queue.empty():
+            message = queue.get_nowait()
+            if conn.kicked:
+                continue
+            taken: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            taken.set_result(message)
+            await self._handle_message_delivery(conn.session, conn.handler, taken)
 
     async def _recheck(self, login: Login, *, reread: bool) -> Refusal | None:
         """The credential is still what we verified (`reread`), and its workspace's ACL policy is
@@ -393,8 +428,9 @@ class CloudSignalBroker(Broker):
 
     async def _close_connection(self, conn: LiveConnection, *, publish_will: bool = True) -> None:
         if not publish_will:
-            # A revoked client's will must not be published.
+            # A revoked client's will must not be published, nor what it sent in its last moments.
             conn.session.will_flag = False
+            conn.kicked = True
         await conn.handler.handle_connection_closed()
         try:
             await asyncio.wait_for(conn.closed.wait(), CLOSE_WAIT_SECONDS)

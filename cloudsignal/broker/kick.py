@@ -48,6 +48,8 @@ class LiveConnection:
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     # The LiveSession row's pk, once presence has written it.
     row_id: int | None = None
+    # Closed by the broker (revoked or disconnected by an admin), not by the device.
+    kicked: bool = False
 
 
 @dataclass(eq=False)
