@@ -1,4 +1,8 @@
-"""Three personas: an owner of organization A, a viewer in A, and an outsider who owns B."""
+"""Three personas: an owner of organization A, a viewer in A, and an outsider who owns B.
+
+They have no passwords (tests sign in with force_login): hashing one with Django's argon2 settings
+per persona per test would cost more than most tests. Signing in with a password is tested on its own.
+"""
 
 from collections.abc import Callable
 
@@ -11,12 +15,10 @@ from clients.provisioning import create_client
 from workspaces.models import Membership, Organization
 from workspaces.onboarding import create_organization, find_or_create_user
 
-PASSWORD = "owner-password-123"
-
 
 @pytest.fixture
 def owner(db: None) -> User:
-    return find_or_create_user("owner@a.example", PASSWORD)
+    return find_or_create_user("owner@a.example")
 
 
 @pytest.fixture
@@ -26,21 +28,21 @@ def org(owner: User) -> Organization:
 
 @pytest.fixture
 def viewer(org: Organization) -> User:
-    user = find_or_create_user("viewer@a.example", PASSWORD)
+    user = find_or_create_user("viewer@a.example")
     Membership.objects.create(user=user, organization=org, role=Membership.Role.VIEWER)
     return user
 
 
 @pytest.fixture
 def admin_user(org: Organization) -> User:
-    user = find_or_create_user("admin@a.example", PASSWORD)
+    user = find_or_create_user("admin@a.example")
     Membership.objects.create(user=user, organization=org, role=Membership.Role.ADMIN)
     return user
 
 
 @pytest.fixture
 def outsider(db: None) -> User:
-    return find_or_create_user("outsider@b.example", PASSWORD)
+    return find_or_create_user("outsider@b.example")
 
 
 @pytest.fixture

@@ -26,11 +26,6 @@ def run_json(*args: str) -> Any:
     return json.loads(run(*args, "--json"))
 
 
-@pytest.fixture(autouse=True)
-def fast_user_passwords(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def test_organizations_create_makes_the_owner_and_default_workspace(db: None) -> None:
     made = run_json("organizations", "create", "Acme Robotics", "--owner", "Ops@Acme.example")
     organization = Organization.objects.get(pk=made["id"])

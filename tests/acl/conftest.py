@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 
 from clients import acl
 from clients.models import AclRule
@@ -19,35 +18,7 @@ from clients.models import AclRule
 # browser's for test_browser.py.
 from tests.broker.conftest import broker, broker_options, control_socket, device, start_broker  # noqa: F401
 from tests.browser.conftest import visit  # noqa: F401
-from workspaces.models import Membership, Organization, Workspace
-from workspaces.onboarding import find_or_create_user
-
-# The personas of tests/conftest.py, without passwords: these tests sign in with force_login, and
-# skipping an argon2 hash per persona keeps the many parametrized access checks fast.
-
-
-@pytest.fixture
-def owner(db: None) -> User:
-    return find_or_create_user("owner@a.example")
-
-
-@pytest.fixture
-def viewer(org: Organization) -> User:
-    user = find_or_create_user("viewer@a.example")
-    Membership.objects.create(user=user, organization=org, role=Membership.Role.VIEWER)
-    return user
-
-
-@pytest.fixture
-def admin_user(org: Organization) -> User:
-    user = find_or_create_user("admin@a.example")
-    Membership.objects.create(user=user, organization=org, role=Membership.Role.ADMIN)
-    return user
-
-
-@pytest.fixture
-def outsider(db: None) -> User:
-    return find_or_create_user("outsider@b.example")
+from workspaces.models import Organization, Workspace
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Objects the view tests act on: a client, a second workspace and a live session, all in organization A."""
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -10,12 +9,6 @@ from clients.models import BrokerNode, LiveSession, MqttClient
 # The real broker's fixtures, for the few view tests that run the dashboard against it.
 from tests.broker.conftest import broker, broker_options, control_socket, device, start_broker  # noqa: F401
 from workspaces.models import Organization, Workspace
-
-
-@pytest.fixture(autouse=True)
-def fast_user_passwords(settings: Any) -> None:
-    """Dashboard users' passwords are not under test here; argon2 for each persona is slow."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
