@@ -190,5 +190,7 @@ LOGGING = {
         # amqtt logs every packet at INFO; keep ours readable.
         "amqtt": {"level": "WARNING"},
         "transitions": {"level": "WARNING"},
+        # One line per listener start and stop, and a traceback for every port probe: not news.
+        "websockets": {"level": "WARNING"},
     },
 }
