@@ -1,6 +1,7 @@
 """Settings come from environment variables; a bad value stops start-up naming the variable."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,16 @@ def test_database_url_parsing() -> None:
     assert database_from_url("DATABASE_URL", "sqlite:////var/lib/x.db")["NAME"] == "/var/lib/x.db"
     with pytest.raises(ImproperlyConfigured, match="DATABASE_URL"):
         database_from_url("DATABASE_URL", "sqlite://")
+
+
+def test_env_example_documents_every_variable_the_code_reads() -> None:
+    read = set()
+    for path in [
+        *ROOT.glob("cloudsignal/**/*.py"),
+        *ROOT.glob("clients/**/*.py"),
+        *ROOT.glob("workspaces/**/*.py"),
+    ]:
+        read |= set(re.findall(r"env_(?:str|bool|int|port|list)\(\s*\"([A-Z_]+)\"", path.read_text()))
+    documented = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert "CLOUDSIGNAL_MQTT_PORT" in read
+    assert read - documented == set()
