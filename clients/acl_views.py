@@ -15,7 +15,7 @@ from django_htmx.http import trigger_client_event
 from clients import acl
 from clients.acl_forms import DefaultForm, RuleForm, SimulatorForm
 from clients.models import AclRule, MqttClient
-from cloudsignal.http import AuthedRequest
+from cloudsignal.http import AuthedRequest, wants_partial
 from workspaces.access import get_in_org, membership_of, organization_of, require_change
 from workspaces.models import Workspace
 
@@ -32,11 +32,6 @@ def _rule(request: AuthedRequest, workspace_id: int, rule_id: int) -> AclRule:
         AclRule.objects.filter(workspace=workspace).select_related("workspace"), pk=rule_id
     )
     return rule
-
-
-def _is_htmx(request: AuthedRequest) -> bool:
-    # A history restore after a cache miss asks for the whole page, even though it comes from htmx.
-    return bool(request.htmx) and not request.htmx.history_restore_request
 
 
 def _rules_url(workspace: Workspace) -> str:
@@ -69,14 +64,14 @@ def rules(request: AuthedRequest) -> HttpResponse:
     wanted = request.GET.get("workspace")
     workspace = _workspace(request, wanted) if wanted else organization_of(request).default_workspace
     context = _page_context(request, workspace)
-    if _is_htmx(request):
+    if wants_partial(request):
         return render(request, f"{TEMPLATE}#rule-table", context)
     return render(request, TEMPLATE, context)
 
 
 def _dialog(request: AuthedRequest, partial: str, context: dict[str, Any]) -> HttpResponse:
     """A dialog's content: inside a <dialog> for htmx, as a full page otherwise."""
-    if _is_htmx(request):
+    if wants_partial(request):
         return render(request, f"{TEMPLATE}#{partial}-dialog", context)
     return render(request, "acl/page.html", {**context, "nav": "acl", "partial": f"{TEMPLATE}#{partial}"})
 
@@ -84,7 +79,7 @@ def _dialog(request: AuthedRequest, partial: str, context: dict[str, Any]) -> Ht
 def _done(request: AuthedRequest, workspace: Workspace, event: str) -> HttpResponse:
     """After a change: htmx closes the dialog (empty swap) and the table refreshes on the event;
     without JS, back to the rules page."""
-    if _is_htmx(request):
+    if wants_partial(request):
         return trigger_client_event(HttpResponse(""), event)
     return HttpResponseRedirect(_rules_url(workspace))
 
@@ -135,7 +130,7 @@ def rule_move(request: AuthedRequest, workspace_id: int, rule_id: int) -> HttpRe
     offsets = {"up": -1, "down": 1}
     if request.POST.get("direction") in offsets:
         acl.move_rule(rule, offsets[request.POST["direction"]])
-    if _is_htmx(request):
+    if wants_partial(request):
         response = render(request, f"{TEMPLATE}#rule-table", _page_context(request, rule.workspace))
         return trigger_client_event(response, "ruleMoved")
     return HttpResponseRedirect(_rules_url(rule.workspace))
@@ -165,7 +160,7 @@ def default(request: AuthedRequest, workspace_id: int) -> HttpResponse:
     changed = form.is_valid()
     if changed:
         acl.set_default(workspace, form.cleaned_data["default"])
-    if not _is_htmx(request):
+    if not wants_partial(request):
         if changed:
             return HttpResponseRedirect(_rules_url(workspace))
         return render(request, TEMPLATE, _page_context(request, workspace, default_form=form))
@@ -189,6 +184,6 @@ def simulate(request: AuthedRequest, workspace_id: int) -> HttpResponse:
             username=data["username"], client_id=data["client_id"], action=data["action"], topic=data["topic"]
         )
     context = _page_context(request, workspace, simulator=form, decision=decision)
-    if _is_htmx(request):
+    if wants_partial(request):
         return render(request, f"{TEMPLATE}#simulator", context)
     return render(request, TEMPLATE, context)

@@ -9,8 +9,7 @@ from django_htmx.http import trigger_client_event
 
 from clients.models import LiveSession
 from clients.revocation import disconnect_session
-from clients.views import render_dialog, wants_partial
-from cloudsignal.http import AuthedRequest
+from cloudsignal.http import AuthedRequest, render_dialog, wants_partial
 from workspaces.access import require_change
 
 # A page of sessions; a fleet larger than this is better searched from the Clients page.

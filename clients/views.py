@@ -24,25 +24,11 @@ from clients import credentials, provisioning
 from clients.forms import ClientCreateForm, ClientEditForm, PasswordResetForm
 from clients.models import LiveSession, MqttClient
 from clients.revocation import SessionsEnded
-from cloudsignal.http import AuthedRequest
+from cloudsignal.http import AuthedRequest, render_dialog, wants_partial
 from workspaces.access import get_in_org, require_change
 from workspaces.models import Workspace
 
 CLIENTS_PER_PAGE = 50
-
-
-def wants_partial(request: AuthedRequest) -> bool:
-    """An htmx swap gets the partial; a history restore after a cache miss needs the whole page."""
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
-def render_dialog(
-    request: AuthedRequest, template: str, partial: str, context: dict[str, Any]
-) -> HttpResponse:
-    """A dialog page: the whole page without htmx, a <dialog> around the partial with it."""
-    if wants_partial(request):
-        return render(request, "_dialog.html", {**context, "dialog_body": f"{template}#{partial}"})
-    return render(request, template, context)
 
 
 @require_GET

@@ -1,8 +1,13 @@
-"""The request our views receive, typed: after the middleware, every signed-in request knows its
-organization and the user's membership in it."""
+"""The request our views receive, typed, and the two rules every htmx view follows.
+
+After the middleware, every signed-in request knows its organization and the user's membership in it.
+"""
+
+from typing import Any
 
 from django.contrib.auth.models import User
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django_htmx.middleware import HtmxDetails
 
 from workspaces.models import Membership, Organization
@@ -15,5 +20,15 @@ class AuthedRequest(HttpRequest):
     membership: Membership
 
 
-class HtmxRequest(HttpRequest):
-    htmx: HtmxDetails
+def wants_partial(request: AuthedRequest) -> bool:
+    """An htmx swap gets the partial; a history restore after a cache miss needs the whole page."""
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def render_dialog(
+    request: AuthedRequest, template: str, partial: str, context: dict[str, Any]
+) -> HttpResponse:
+    """A dialog page: the whole page without htmx, a <dialog> around the partial with it."""
+    if wants_partial(request):
+        return render(request, "_dialog.html", {**context, "dialog_body": f"{template}#{partial}"})
+    return render(request, template, context)

@@ -14,8 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from clients import provisioning
 from clients.models import USERNAME_HELP
-from clients.views import render_dialog, wants_partial
-from cloudsignal.http import AuthedRequest
+from cloudsignal.http import AuthedRequest, render_dialog, wants_partial
 from workspaces.access import get_in_org, require_change, require_owner
 from workspaces.forms import OrganizationForm, SetupForm, WorkspaceForm
 from workspaces.middleware import SESSION_ORGANIZATION_KEY
