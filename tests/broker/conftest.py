@@ -53,6 +53,12 @@ def broker(
 
 
 @pytest.fixture
+def tls_broker(start_broker: Callable[[BrokerOptions], BrokerThread], control_socket: Path) -> BrokerThread:
+    """A broker with a TLS listener as well, serving the self-signed certificate of the data dir."""
+    return start_broker(BrokerOptions(listeners=loopback_listeners(tls=True), control_socket=control_socket))
+
+
+@pytest.fixture
 def device(broker: BrokerThread) -> Iterator[Callable[..., Device]]:
     """Make a paho device aimed at the broker's plain MQTT port (or `port=`); all are closed after."""
     made: list[Device] = []

@@ -138,15 +138,10 @@ def test_a_database_outage_refuses_logins_with_server_unavailable_and_spares_liv
 
 @pytest.mark.skipif(shutil.which("mosquitto_pub") is None, reason="mosquitto_pub is not installed")
 def test_mosquitto_pub_connects_over_tls_with_the_generated_certificate_as_ca(
-    org: Organization,
-    make_client: MakeClient,
-    start_broker: Callable[[BrokerOptions], BrokerThread],
-    control_socket: Path,
+    org: Organization, make_client: MakeClient, tls_broker: BrokerThread
 ) -> None:
     """The guide's command-line example, as a device would run it."""
-    broker = start_broker(
-        BrokerOptions(listeners=loopback_listeners(tls=True), control_socket=control_socket)
-    )
+    broker = tls_broker
     cert, _key = tls.self_signed_paths(settings.DATA_DIR)
     client, password = make_client(org, "sensor-1")
     watcher = Device(broker.ports["mqtt"], client.full_username, password, "watcher")
