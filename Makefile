@@ -27,8 +27,10 @@ run: $(VENV)/.run-deps
 	$(PY) manage.py migrate --noinput
 	exec $(PY) manage.py serve
 
+# pytest exits 5 when it collected nothing: a broken suite, not a pass, so say so.
 test: $(VENV)/.dev-deps
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@$(PY) -m pytest $(PYTEST_ARGS) || { status=$$?; \
+	  [ $$status -ne 5 ] || echo "pytest collected no tests: the suite did not run." >&2; exit $$status; }
 
 check: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy .
