@@ -125,13 +125,8 @@ class ClientEditForm(forms.Form):
         self.order_fields(["username", "workspace", "description", "enabled"])
 
     def clean_username(self) -> str:
-        username = str(self.cleaned_data["username"]).strip()
-        clash = MqttClient.objects.by_username(self.client.organization_id, username).exclude(
-            pk=self.client.pk
-        )
-        if clash.exists():
-            raise ValidationError("A client with this username already exists in this organization.")
-        return username
+        # Uniqueness is checked by MqttClient.update(), as for every other way of renaming.
+        return str(self.cleaned_data["username"]).strip()
 
     def changes(self) -> dict[str, Any]:
         """Only the fields that differ from the client, so an unchanged save revokes nothing."""

@@ -131,11 +131,17 @@ class MqttClient(models.Model):
         revoking = {"username", "enabled", "workspace"} & {
             k for k, v in changes.items() if getattr(self, k) != v
         }
+        before = {name: getattr(self, name) for name in changes}
         for name, value in changes.items():
             setattr(self, name, value)
         # The same checks as creation (format, uniqueness, workspace of this organization), so the
-        # command line and the dashboard cannot differ.
-        self.full_clean(exclude=["password_hash"])
+        # command line and the dashboard cannot differ. A refused change leaves the object as it was.
+        try:
+            self.full_clean(exclude=["password_hash"])
+        except ValidationError:
+            for name, value in before.items():
+                setattr(self, name, value)
+            raise
         fields = [*changes, "updated"]
         if revoking:
             return self._save_revoking(fields)

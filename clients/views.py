@@ -168,8 +168,11 @@ def client_edit(request: AuthedRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             ended = client.update(**form.changes())
+        except ValidationError as exc:
+            # update() checks what creation checks (a username taken, a bad workspace).
+            add_errors(form, exc)
         except IntegrityError:
-            # Another admin took the username between validation and save.
+            # Another admin took the username between update()'s check and its save.
             form.add_error("username", "A client with this username already exists in this organization.")
         else:
             return done(request, client, "Client saved.", ended, event="clientChanged")

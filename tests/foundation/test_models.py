@@ -197,5 +197,6 @@ def test_update_checks_a_new_username_like_creation(org: Organization) -> None:
     with pytest.raises(ValidationError) as excinfo:
         client.update(username="AGENT-1", description="renamed")
     assert "username" in excinfo.value.message_dict
+    assert (client.username, client.description) == ("agent-2", "")
     stored = MqttClient.objects.get(pk=client.pk)
     assert (stored.username, stored.description, stored.credential_version) == ("agent-2", "", 1)
