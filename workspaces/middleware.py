@@ -50,7 +50,3 @@ class CurrentOrganizationMiddleware:
             request.organization = membership.organization  # type: ignore[attr-defined]
             request.memberships = memberships  # type: ignore[attr-defined]
         return self.get_response(request)
-
-
-def switch_url() -> str:
-    return reverse("switch-organization")
