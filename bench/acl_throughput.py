@@ -137,7 +137,7 @@ def main() -> None:
     from django.db import connection
     from django.test.utils import setup_test_environment
 
-    from clients import acl
+    from acl import language as acl
     from clients.provisioning import create_client
     from cloudsignal.broker.config import BrokerOptions, loopback_listeners
     from cloudsignal.broker.runner import BrokerThread

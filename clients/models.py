@@ -247,7 +247,7 @@ class LiveSession(models.Model):
 
 # ACL rules: stored here, validated and compiled by clients.acl (which imports this module lazily).
 
-from clients import acl  # noqa: E402
+from acl import language as acl  # noqa: E402
 
 
 class AclRuleQuerySet(models.QuerySet["AclRule"]):

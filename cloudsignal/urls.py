@@ -19,6 +19,6 @@ urlpatterns = [
     path("organization/switch/", workspace_views.switch_organization, name="switch-organization"),
     path("healthz", workspace_views.healthz, name="healthz"),
     path("clients/", include("clients.urls")),
-    path("acl/", include("clients.acl_urls")),
+    path("acl/", include("clients.acl.urls")),
     path("", include("workspaces.urls")),
 ]

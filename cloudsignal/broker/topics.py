@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from cloudsignal.broker.auth import Login
 
 if TYPE_CHECKING:
-    from clients.acl import Policy
+    from acl.language import Policy
 
 PUBLISH = "publish"
 SUBSCRIBE = "subscribe"
@@ -26,7 +26,7 @@ class TopicGate:
     @staticmethod
     def load(workspace_ids: list[int]) -> "dict[int, Policy]":
         """Read the policies of these workspaces. Blocking: call it from a thread, then `install`."""
-        from clients.acl import load_policies
+        from acl.language import load_policies
 
         return load_policies(workspace_ids)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from clients import acl
+from acl import language as acl
 from clients.models import AclRule
 
 # The broker's fixtures (a real broker on free ports, paho devices) for test_broker_acl.py, and the

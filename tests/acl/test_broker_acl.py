@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from clients import acl
+from acl import language as acl
 from clients.models import MqttClient
 from tests.broker.devices import Device
 from workspaces.models import Organization, Workspace

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from clients import acl
+from acl import language as acl
 from clients.models import AclRule
 from clients.provisioning import create_client
 from tests.browser.conftest import Visit

@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from typing import Any
 
-from clients import acl
+from acl import language as acl
 from clients.models import AclRule
 from workspaces.models import Organization, Workspace
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from clients.acl import (
+from acl.language import (
     InvalidRule,
     Policy,
     RuleSpec,
@@ -377,7 +377,7 @@ def test_covering_and_overlapping_agree_with_their_definition() -> None:
     """For every pair of filters of up to three levels: a rule covers a filter exactly when every topic
     the filter matches, the rule matches too; they overlap exactly when some topic matches both.
     (Topics of four levels and a level no filter names are enough to witness any difference.)"""
-    from clients.acl import _covers, _overlaps
+    from acl.language import _covers, _overlaps
 
     topics = _all(("a", "z", "$s"), 4)
     filters = [f for f in _all(("a", "+", "#", "$s"), 3) if validate_filter("/".join(f)) is None]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from clients import acl
+from acl import language as acl
 from clients.models import AclRule
 from workspaces.models import Organization, Workspace
 

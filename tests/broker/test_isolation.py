@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import pytest
 
-from clients.acl import RuleSpec, add_rule, set_default
+from acl.language import RuleSpec, add_rule, set_default
 from clients.models import MqttClient
 from clients.provisioning import delete_workspace
 from cloudsignal.broker.reconcile import reconcile

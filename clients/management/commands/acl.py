@@ -14,7 +14,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from clients import acl
+from acl import language as acl
 from workspaces.models import Organization, Workspace
 
 

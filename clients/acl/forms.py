@@ -1,11 +1,11 @@
-"""Forms of the ACL pages. Validation comes from clients.acl, so the dashboard, the command line and
+"""Forms of the ACL pages. Validation comes from acl.language, so the dashboard, the command line and
 the broker refuse the same things with the same words."""
 
 from typing import Any
 
 from django import forms
 
-from clients import acl
+from acl import language as acl
 from clients.models import AclRule, MqttClient
 from workspaces.models import Workspace
 

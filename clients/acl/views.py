@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
-from clients import acl
-from clients.acl_forms import DefaultForm, RuleForm, SimulatorForm
+from acl import language as acl
+from clients.acl.forms import DefaultForm, RuleForm, SimulatorForm
 from clients.models import AclRule, MqttClient
 from cloudsignal.http import AuthedRequest, wants_partial
 from workspaces.access import get_in_org, membership_of, organization_of, require_change

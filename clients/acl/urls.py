@@ -1,6 +1,6 @@
 from django.urls import path
 
-from clients import acl_views
+from clients.acl import views as acl_views
 
 app_name = "acl"
 
