@@ -12,7 +12,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from clients import credentials
-from clients.revocation import SessionsEnded, announce_changed
+from clients.hints import SessionsEnded, announce_changed
 from workspaces.models import Organization, Workspace
 
 models.CharField.register_lookup(Lower)

@@ -6,7 +6,7 @@ from django.db import transaction
 
 from clients import credentials
 from clients.models import MqttClient
-from clients.revocation import SessionsEnded, announce_changed
+from clients.hints import SessionsEnded, announce_changed
 from workspaces.models import Organization, Workspace
 
 

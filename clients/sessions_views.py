@@ -8,7 +8,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
 from clients.models import LiveSession
-from clients.revocation import disconnect_session
+from clients.hints import disconnect_session
 from cloudsignal.http import AuthedRequest, render_dialog, wants_partial
 from workspaces.access import require_change
 

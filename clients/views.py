@@ -23,7 +23,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from clients import credentials, provisioning
 from clients.forms import ClientCreateForm, ClientEditForm, PasswordResetForm
 from clients.models import LiveSession, MqttClient
-from clients.revocation import SessionsEnded
+from clients.hints import SessionsEnded
 from cloudsignal.http import AuthedRequest, render_dialog, wants_partial
 from workspaces.access import get_in_org, require_change
 from workspaces.models import Workspace

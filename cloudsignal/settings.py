@@ -58,6 +58,17 @@ MQTT_MAX_PACKET_SIZE = env_int(
 )
 # The broker listens here for "these credentials changed" hints from web and CLI processes.
 BROKER_CONTROL_SOCKET = Path(env_str("CLOUDSIGNAL_BROKER_SOCKET") or DATA_DIR / "broker.sock")
+# The broker's listeners (each may have its own address) and limits. Read here only: the broker's
+# options (cloudsignal/broker/config.py) take their defaults from these.
+MQTTS_BIND = env_str("CLOUDSIGNAL_MQTTS_BIND") or MQTT_BIND
+WS_BIND = env_str("CLOUDSIGNAL_WS_BIND") or MQTT_BIND
+# A socket that has not sent a complete CONNECT within this many seconds is closed.
+MQTT_CONNECT_TIMEOUT = env_int("CLOUDSIGNAL_MQTT_CONNECT_TIMEOUT", 10, minimum=1, maximum=600)
+MQTT_MAX_CONNECTIONS = env_int("CLOUDSIGNAL_MQTT_MAX_CONNECTIONS", 10_000, minimum=1, maximum=1_000_000)
+# How often every session is checked against the database (catches lost hints).
+BROKER_RECONCILE_SECONDS = env_int("CLOUDSIGNAL_BROKER_RECONCILE_SECONDS", 3, minimum=1, maximum=300)
+# Threads that verify argon2 hashes; argon2 releases the GIL, so one per core is the useful most.
+BROKER_LOGIN_THREADS = env_int("CLOUDSIGNAL_BROKER_LOGIN_THREADS", 2, minimum=1, maximum=64)
 
 INSTALLED_APPS = [
     "django.contrib.auth",

@@ -3,17 +3,20 @@
 Run it with `manage.py runbroker` (or `manage.py serve`, which runs it beside the dashboard); tests and
 benchmarks use `runner.BrokerThread`.
 
-    broker.py     the amqtt subclass: connection path, namespaced topics, QoS, retained, wills
-    auth.py       `username@organization_id` + password -> Login or Refusal (argon2 in a thread, cache)
-    namespace.py  workspace prefixes for topics and client ids
-    topics.py     each workspace's ACL policy (clients.acl), held in memory
-    kick.py       which credential holds which session; ending the ones a change disallows
-    control.py    the unix socket clients/revocation.py talks to
-    reconcile.py  the periodic check of every session against the database
-    presence.py   BrokerNode heartbeat and LiveSession rows for the dashboard
-    packets.py    maximum packet size
-    tls.py        the self-signed certificate when none is configured
-    config.py     listeners and limits from settings and environment
-    offloop.py    thread pools for blocking work
-    runner.py     start/stop, in this loop or in a thread
+    broker.py      the amqtt subclass: the connection path, namespaced topics, QoS, retained, wills
+    sessions.py    the registry: live connections, pending logins, who owns each stored session
+    auth.py        `username@organization_id` + password -> Login or Refusal (argon2 in a thread, cache)
+    revocation.py  ending the sessions of changed credentials: hints, re-checks, reconciliation
+    hints.py       receiving hints: the unix socket that clients/hints.py sends to
+    acl_cache.py   each workspace's compiled ACL policy (acl/language.py), held in memory
+    namespace.py   the only place that builds or parses workspace prefixes and session keys
+    presence.py    BrokerNode heartbeat and LiveSession rows for the dashboard
+    packets.py     maximum packet size
+    tls.py         the TLS context: the configured certificate or a self-signed one in the data dir
+    config.py      listeners and limits, from settings
+    blocking.py    thread pools that keep database and argon2 work off the event loop
+    runner.py      start/stop, in this loop or in a thread
+
+docs/amqtt-seam.md lists every amqtt internal the broker overrides or uses, and why;
+tests/broker/test_amqtt_seam.py checks that each still exists in the installed amqtt.
 """

@@ -42,6 +42,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
 from cloudsignal.broker import namespace
+from cloudsignal.broker.acl_cache import PUBLISH, SUBSCRIBE, AclCache
 from cloudsignal.broker.auth import (
     BAD_USERNAME_OR_PASSWORD,
     NOT_AUTHORIZED,
@@ -50,21 +51,14 @@ from cloudsignal.broker.auth import (
     Login,
     Refusal,
 )
+from cloudsignal.broker.blocking import ThreadPool
 from cloudsignal.broker.config import BrokerOptions
-from cloudsignal.broker.control import ControlServer
-from cloudsignal.broker.kick import (
-    Credential,
-    LiveConnection,
-    Revoker,
-    SessionRegistry,
-    current_credentials,
-    still_allowed,
-)
-from cloudsignal.broker.offloop import ThreadPool
+from cloudsignal.broker.hints import HintReceiver
 from cloudsignal.broker.packets import PacketTooLarge, SizeLimitedReader
 from cloudsignal.broker.presence import Presence
-from cloudsignal.broker.reconcile import reconcile_forever
-from cloudsignal.broker.topics import PUBLISH, SUBSCRIBE, TopicGate
+from cloudsignal.broker.revocation import Credential, Revoker, current_credentials, still_allowed
+from cloudsignal.broker.sessions import LiveConnection, SessionRegistry
+from workspaces.models import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -156,34 +150,36 @@ class CloudSignalBroker(Broker):
         self._bound_sockets = sockets
         self._ssl_context = ssl_context
         self.authenticator = Authenticator()
-        self.topics = TopicGate()
+        self.acl = AclCache()
         self.registry = SessionRegistry()
-        self.revoker = Revoker(self)
         self.presence = Presence(self.registry.connections)
         # Logins (argon2) and everything else in separate pools, so a login burst never delays a
         # revocation.
         self.login_pool = ThreadPool(options.login_threads, "broker-login")
         self.control_pool = ThreadPool(2, "broker-control")
+        self.revoker = Revoker(
+            self.registry, self.authenticator.verified, self.control_pool, end_session=self.end_session
+        )
+        self.hints = HintReceiver(options.control_socket, self.revoker, self.rules_changed)
 
     @property
     def ports(self) -> dict[str, int]:
         return {name: sock.getsockname()[1] for name, sock in self._bound_sockets.items()}
 
     async def start(self) -> None:
-        self.control = ControlServer(self, self.options.control_socket)
-        await self.control.start()
+        await self.hints.start()
         try:
             await self.presence.start()
             await super().start()
         except BaseException:
-            await self.control.stop()
+            await self.hints.stop()
             raise
-        self._reconcile = asyncio.create_task(reconcile_forever(self, self.options.reconcile_seconds))
+        self._reconcile = asyncio.create_task(self._reconcile_forever(self.options.reconcile_seconds))
 
     async def shutdown(self) -> None:
         self._reconcile.cancel()
         await asyncio.gather(self._reconcile, return_exceptions=True)
-        await self.control.stop()
+        await self.hints.stop()
         await super().shutdown()
         await self.presence.stop()
         self.login_pool.shutdown()
@@ -308,19 +304,19 @@ class CloudSignalBroker(Broker):
     async def _recheck(self, login: Login, *, reread: bool) -> Refusal | None:
         """The credential is still what we verified (`reread`), and its workspace's ACL policy is
         loaded. No database work at all in the common case: a warm reconnect."""
-        missing = self.topics.missing([login.workspace_id])
+        missing = self.acl.missing([login.workspace_id])
         if not reread and not missing:
             return None
 
         def read() -> tuple[Credential | None, dict[int, Any]]:
             row = current_credentials([login.client_pk]).get(login.client_pk) if reread else None
-            return row, self.topics.load(missing)
+            return row, self.acl.load(missing)
 
         try:
             row, policies = await self.control_pool.run(read)
         except db.Error:
             return Refusal(SERVER_UNAVAILABLE, "database unavailable")
-        self.topics.install(policies)
+        self.acl.install(policies)
         if reread and not still_allowed(login, row):
             return Refusal(BAD_USERNAME_OR_PASSWORD, "revoked while logging in")
         return None
@@ -339,7 +335,7 @@ class CloudSignalBroker(Broker):
         # Stock amqtt never checked will topics: a will could land in any topic of any tenant.
         if incoming.will_flag:
             will_topic = incoming.will_topic or ""
-            if not namespace.is_publishable(will_topic) or not self.topics.allows(
+            if not namespace.is_publishable(will_topic) or not self.acl.allows(
                 login, device_client_id, PUBLISH, will_topic
             ):
                 log.info("will topic %r refused for %s", will_topic, incoming.username)
@@ -448,6 +444,35 @@ class CloudSignalBroker(Broker):
         if purge and self.registry.owners.get(key) == owner:
             await self._cleanup_session(key)
         return closed
+
+    async def _reconcile_forever(self, interval: float) -> None:
+        """The safety net under hints: every few seconds, every stored session against the database
+        (revocation.py), and the retained messages of deleted workspaces forgotten."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.reconcile()
+            except Exception:
+                log.warning("reconciliation failed; trying again in %ss", interval, exc_info=True)
+
+    async def reconcile(self) -> int:
+        """One round of the safety net. Returns the live connections it ended."""
+        ended = await self.revoker.reconcile()
+        await self._forget_deleted_workspaces()
+        return ended
+
+    async def _forget_deleted_workspaces(self) -> None:
+        held = {namespace.workspace_of_topic(topic) for topic in self._retained_messages}
+        held.discard(None)
+        if not held:
+            return
+        existing = await self.control_pool.run(
+            lambda: set(Workspace.objects.filter(pk__in=held).values_list("pk", flat=True))
+        )
+        gone = tuple(namespace.topic_prefix(ws) for ws in held - existing if ws is not None)
+        if gone:
+            for topic in [t for t in self._retained_messages if t.startswith(gone)]:
+                del self._retained_messages[topic]
 
     # Session bookkeeping ----------------------------------------------------------------------
 
@@ -559,16 +584,16 @@ class CloudSignalBroker(Broker):
         prefix = namespace.topic_prefix(login.workspace_id)
         if not topic.startswith(prefix):
             return False
-        return self.topics.allows(login, namespace.split_session_key(key)[1], action, topic[len(prefix) :])
+        return self.acl.allows(login, namespace.split_session_key(key)[1], action, topic[len(prefix) :])
 
     async def rules_changed(self, workspace_ids: list[int]) -> None:
         """Reload these workspaces' ACL policies and drop subscriptions they no longer allow."""
         loaded = set(workspace_ids) & {login.workspace_id for login in self.registry.owners.values()}
         # Workspaces nobody here belongs to are forgotten; their next login loads them fresh.
-        self.topics.forget(set(workspace_ids) - loaded)
+        self.acl.forget(set(workspace_ids) - loaded)
         if not loaded:
             return
-        self.topics.install(await self.control_pool.run(self.topics.load, sorted(loaded)))
+        self.acl.install(await self.control_pool.run(self.acl.load, sorted(loaded)))
         prefixes = tuple(namespace.topic_prefix(ws) for ws in loaded)
         for topic_filter in [f for f in self._subscriptions if f.startswith(prefixes)]:
             for session, _qos in list(self._subscriptions.get(topic_filter, [])):

@@ -1,15 +1,14 @@
-"""What the broker needs to know to start: listeners, limits and timers, read from settings.
+"""What the broker needs to know to start: listeners, limits and timers.
 
-Settings that only the broker uses are read here, from environment variables, with the same typed
-helpers as cloudsignal/settings.py; a bad value stops start-up with a message naming the variable.
+Every value comes from cloudsignal/settings.py, which reads the environment once (a bad value stops
+start-up naming the variable); tests and benchmarks build BrokerOptions directly, overriding a few.
 """
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-
-from cloudsignal.env import env_int, env_str
 
 # Names double as LiveSession.listener values.
 MQTT = "mqtt"
@@ -28,55 +27,38 @@ class Listener:
     websocket: bool = False
 
 
+def _setting(name: str) -> Any:
+    return field(default_factory=lambda: getattr(settings, name))
+
+
 @dataclass
 class BrokerOptions:
-    """Everything the broker is started with. Tests build one directly with small limits."""
+    """Everything the broker is started with; every default is the setting of the same meaning."""
 
     listeners: list[Listener]
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
+    tls_cert: Path | None = field(default_factory=lambda: _path(settings.TLS_CERT))
+    tls_key: Path | None = field(default_factory=lambda: _path(settings.TLS_KEY))
     control_socket: Path = field(default_factory=lambda: Path(settings.BROKER_CONTROL_SOCKET))
-    max_packet_size: int = 1024 * 1024
-    # A socket that has not sent a complete CONNECT within this many seconds is closed.
-    connect_timeout: float = 10.0
-    # Per listener; -1 means unlimited.
-    max_connections: int = 10_000
-    # How often every live session is checked against the database (catches lost hints).
-    reconcile_seconds: float = 3.0
-    # Threads that verify argon2 hashes; argon2 releases the GIL, so one per core is the useful most.
-    login_threads: int = 2
+    max_packet_size: int = _setting("MQTT_MAX_PACKET_SIZE")
+    connect_timeout: float = _setting("MQTT_CONNECT_TIMEOUT")
+    # Per listener.
+    max_connections: int = _setting("MQTT_MAX_CONNECTIONS")
+    reconcile_seconds: float = _setting("BROKER_RECONCILE_SECONDS")
+    login_threads: int = _setting("BROKER_LOGIN_THREADS")
+
+
+def _path(value: str) -> Path | None:
+    return Path(value) if value else None
 
 
 def options_from_settings() -> BrokerOptions:
-    """The broker configuration for `manage.py runbroker`, from settings and the environment."""
-    # CLOUDSIGNAL_MQTT_BIND binds all three unless a listener has its own address.
-    default_bind = settings.MQTT_BIND
-    listeners = [
-        Listener(MQTT, default_bind, settings.MQTT_PORT, "CLOUDSIGNAL_MQTT_PORT"),
-        Listener(
-            MQTTS,
-            env_str("CLOUDSIGNAL_MQTTS_BIND") or default_bind,
-            settings.MQTTS_PORT,
-            "CLOUDSIGNAL_MQTTS_PORT",
-            tls=True,
-        ),
-        Listener(
-            WS,
-            env_str("CLOUDSIGNAL_WS_BIND") or default_bind,
-            settings.WS_PORT,
-            "CLOUDSIGNAL_WS_PORT",
-            websocket=True,
-        ),
-    ]
+    """The broker configuration for `manage.py runbroker`: three listeners, the rest as set."""
     return BrokerOptions(
-        listeners=listeners,
-        tls_cert=Path(settings.TLS_CERT) if settings.TLS_CERT else None,
-        tls_key=Path(settings.TLS_KEY) if settings.TLS_KEY else None,
-        max_packet_size=settings.MQTT_MAX_PACKET_SIZE,
-        connect_timeout=env_int("CLOUDSIGNAL_MQTT_CONNECT_TIMEOUT", 10, minimum=1, maximum=600),
-        max_connections=env_int("CLOUDSIGNAL_MQTT_MAX_CONNECTIONS", 10_000, minimum=1, maximum=1_000_000),
-        reconcile_seconds=env_int("CLOUDSIGNAL_BROKER_RECONCILE_SECONDS", 3, minimum=1, maximum=300),
-        login_threads=env_int("CLOUDSIGNAL_BROKER_LOGIN_THREADS", 2, minimum=1, maximum=64),
+        listeners=[
+            Listener(MQTT, settings.MQTT_BIND, settings.MQTT_PORT, "CLOUDSIGNAL_MQTT_PORT"),
+            Listener(MQTTS, settings.MQTTS_BIND, settings.MQTTS_PORT, "CLOUDSIGNAL_MQTTS_PORT", tls=True),
+            Listener(WS, settings.WS_BIND, settings.WS_PORT, "CLOUDSIGNAL_WS_PORT", websocket=True),
+        ]
     )
 
 

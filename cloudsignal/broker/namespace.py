@@ -1,4 +1,5 @@
-"""Each workspace is its own MQTT world, without devices knowing.
+"""Each workspace is its own MQTT world, without devices knowing. This module is the only place that
+builds or parses a workspace prefix.
 
 Inside the broker every topic, topic filter and client id carries its workspace: a device of
 workspace 7 publishing `sensors/temp` publishes `w7/sensors/temp`, subscribing `sensors/#`
@@ -10,6 +11,14 @@ cannot name another workspace's topics: whatever they send is put under their ow
 
 def topic_prefix(workspace_id: int) -> str:
     return f"w{workspace_id}/"
+
+
+def workspace_of_topic(topic: str) -> int | None:
+    """The workspace whose namespace holds this broker-side topic, or None for a topic outside all."""
+    head, slash, _rest = topic.partition("/")
+    if not slash or not head.startswith("w") or not head[1:].isdigit():
+        return None
+    return int(head[1:])
 
 
 def session_key(workspace_id: int, client_id: str) -> str:

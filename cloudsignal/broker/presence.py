@@ -23,8 +23,8 @@ from clients.models import (
     LiveSession,
     MqttClient,
 )
-from cloudsignal.broker.kick import LiveConnection
-from cloudsignal.broker.offloop import ThreadPool
+from cloudsignal.broker.blocking import ThreadPool
+from cloudsignal.broker.sessions import LiveConnection
 
 log = logging.getLogger(__name__)
 

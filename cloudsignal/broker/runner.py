@@ -6,8 +6,6 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from django.conf import settings
-
 from cloudsignal.broker import tls
 from cloudsignal.broker.broker import CloudSignalBroker
 from cloudsignal.broker.config import BrokerOptions
@@ -22,14 +20,7 @@ async def start_broker(options: BrokerOptions) -> CloudSignalBroker:
     try:
         for listener in options.listeners:
             sockets[listener.name] = bind_tcp(listener.host, listener.port, listener.port_variable)
-        context = None
-        if any(listener.tls for listener in options.listeners):
-            if options.tls_cert is None or options.tls_key is None:
-                options.tls_cert, options.tls_key = tls.ensure_self_signed(
-                    settings.DATA_DIR, settings.PUBLIC_HOST
-                )
-            context = tls.server_context(options.tls_cert, options.tls_key)
-        broker = CloudSignalBroker(options, sockets, context)
+        broker = CloudSignalBroker(options, sockets, tls.context_for(options))
         await broker.start()
     except BaseException:
         for sock in sockets.values():

@@ -11,11 +11,16 @@ import ipaddress
 import os
 import ssl
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from django.conf import settings
+
+if TYPE_CHECKING:
+    from cloudsignal.broker.config import BrokerOptions
 
 CERT_NAME = "broker-cert.pem"
 KEY_NAME = "broker-key.pem"
@@ -103,6 +108,16 @@ def _still_good(cert_path: Path, key_path: Path, public_host: str) -> bool:
     }
     soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=30)
     return public_host in listed and cert.not_valid_after_utc > soon
+
+
+def context_for(options: "BrokerOptions") -> ssl.SSLContext | None:
+    """The TLS context of the broker's TLS listeners, or None without one. With no certificate
+    configured, the data dir's self-signed one is made (or renewed) and recorded in `options`."""
+    if not any(listener.tls for listener in options.listeners):
+        return None
+    if options.tls_cert is None or options.tls_key is None:
+        options.tls_cert, options.tls_key = ensure_self_signed(settings.DATA_DIR, settings.PUBLIC_HOST)
+    return server_context(options.tls_cert, options.tls_key)
 
 
 def server_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:

@@ -42,7 +42,7 @@ def add_rule() -> Callable[..., AclRule]:
 
 
 class ControlListener:
-    """Accepts the hints clients.revocation sends and records them."""
+    """Accepts the hints clients.hints sends and records them."""
 
     def __init__(self, path: Path) -> None:
         self.messages: list[dict[str, object]] = []

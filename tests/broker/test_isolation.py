@@ -7,7 +7,6 @@ import pytest
 from acl.language import RuleSpec, add_rule, set_default
 from clients.models import MqttClient
 from clients.provisioning import delete_workspace
-from cloudsignal.broker.reconcile import reconcile
 from cloudsignal.broker.runner import BrokerThread
 from tests.broker.devices import Device
 from workspaces.models import Organization, Workspace
@@ -81,7 +80,7 @@ def test_deleting_a_workspace_removes_its_retained_messages(
     assert any(t.startswith(f"w{production.pk}/") for t in broker.broker.retained_messages)
     delete_workspace(production)
     assert d.wait_disconnected(1.0)
-    broker.call(reconcile(broker.broker))
+    broker.call(broker.broker.reconcile())
     assert not any(t.startswith(f"w{production.pk}/") for t in broker.broker.retained_messages)
 
 

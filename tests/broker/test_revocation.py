@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.db import transaction
 
-from clients import revocation
+from clients import hints
 from clients.models import LiveSession, MqttClient
 from clients.provisioning import reset_password
 from cloudsignal.broker.auth import Login, Refusal
@@ -57,7 +57,7 @@ def test_a_revoking_change_ends_live_sessions_within_a_second(
     assert first.wait_disconnected(1.0)
     assert second.wait_disconnected(1.0 - (time.monotonic() - started) + 0.01)
     ended = outcome[1] if isinstance(outcome, tuple) else outcome
-    assert isinstance(ended, revocation.SessionsEnded)
+    assert isinstance(ended, hints.SessionsEnded)
     assert (ended.broker_reachable, ended.count) == (True, 2)
     assert "2 live sessions were disconnected" in ended.describe()
 
@@ -138,9 +138,8 @@ def test_a_rolled_back_change_kicks_nobody(
     assert client.enabled
     # Past a full reconciliation round, still connected.
     assert broker.broker is not None
-    from cloudsignal.broker.reconcile import reconcile
 
-    assert broker.call(reconcile(broker.broker)) == 0
+    assert broker.call(broker.broker.reconcile()) == 0
     assert not d.disconnected.is_set()
     assert d.flush() == []
 
@@ -196,7 +195,7 @@ def test_disconnect_session_is_a_plain_kick(
     assert b.connect() == 0
     assert wait_until(lambda: LiveSession.objects.filter(client=client).count() == 2)
     row = LiveSession.objects.get(client=client, mqtt_client_id="a")
-    outcome = revocation.disconnect_session(row.pk)
+    outcome = hints.disconnect_session(row.pk)
     assert (outcome.broker_reachable, outcome.count) == (True, 1)
     assert a.wait_disconnected(1.0)
     assert not b.disconnected.is_set()

@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from clients import provisioning
 from clients.models import MqttClient
-from clients.revocation import SessionsEnded
+from clients.hints import SessionsEnded
 from workspaces.management.commands.organizations import organization_by_id
 from workspaces.models import Organization, Workspace
 

@@ -11,7 +11,6 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from cloudsignal.broker import tls
 from cloudsignal.broker.broker import WEBSOCKET_PATH
 from cloudsignal.broker.config import options_from_settings
 from cloudsignal.broker.runner import start_broker
@@ -25,14 +24,11 @@ class Command(BaseCommand):
 
     async def _serve(self) -> None:
         options = options_from_settings()
-        if options.tls_cert is None or options.tls_key is None:
-            options.tls_cert, options.tls_key = tls.ensure_self_signed(
-                settings.DATA_DIR, settings.PUBLIC_HOST
-            )
+        broker = await start_broker(options)
+        if not (settings.TLS_CERT and settings.TLS_KEY):
             self.stdout.write(
                 f"TLS: self-signed certificate {options.tls_cert} (devices use it as their CA file)"
             )
-        broker = await start_broker(options)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

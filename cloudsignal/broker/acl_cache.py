@@ -16,7 +16,7 @@ PUBLISH = "publish"
 SUBSCRIBE = "subscribe"
 
 
-class TopicGate:
+class AclCache:
     def __init__(self) -> None:
         self._policies: dict[int, Policy] = {}
 

@@ -1,4 +1,5 @@
-"""The broker's end of clients/revocation.py: a unix socket in the data dir, one JSON line each way.
+"""Receiving hints: the broker's end of clients/hints.py, a unix socket in the data dir, one JSON line
+each way. What a hint sets off is in revocation.py.
 
 Requests, and the answers the sender waits up to 2 s for:
 
@@ -15,13 +16,13 @@ import json
 import logging
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.management.base import CommandError
 
-if TYPE_CHECKING:
-    from cloudsignal.broker.broker import CloudSignalBroker
+from cloudsignal.broker.revocation import Revoker
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +30,13 @@ MAX_REQUEST_BYTES = 1024 * 1024
 READ_TIMEOUT_SECONDS = 5
 
 
-class ControlServer:
-    def __init__(self, broker: "CloudSignalBroker", path: Path) -> None:
-        self.broker = broker
+class HintReceiver:
+    def __init__(
+        self, path: Path, revoker: Revoker, rules_changed: Callable[[list[int]], Awaitable[None]]
+    ) -> None:
         self.path = path
+        self.revoker = revoker
+        self.rules_changed = rules_changed
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -71,12 +75,12 @@ class ControlServer:
     async def handle(self, message: dict[str, Any]) -> dict[str, Any]:
         op = message.get("op")
         if op == "credentials-changed":
-            ended = await self.broker.revoker.credentials_changed(int(i) for i in message["ids"])
+            ended = await self.revoker.credentials_changed(int(i) for i in message["ids"])
             return {"ended": ended}
         if op == "disconnect-session":
-            return {"ended": await self.broker.revoker.disconnect(int(message["session"]))}
+            return {"ended": await self.revoker.disconnect(int(message["session"]))}
         if op == "rules-changed":
-            await self.broker.rules_changed([int(w) for w in message["workspaces"]])
+            await self.rules_changed([int(w) for w in message["workspaces"]])
             return {"ended": 0}
         return {"error": f"unknown op {op!r}"}
 

@@ -1,4 +1,5 @@
-"""The one channel from the dashboard and the command line to the broker: "these credentials changed".
+"""Sending hints: the one channel from the dashboard and the command line to the broker ("these
+credentials changed"). The broker's receiving end is cloudsignal/broker/hints.py.
 
 The database is the truth and this is only a hint. After a change commits we send the changed
 client ids over a unix socket in the data dir; the broker re-reads those rows and ends sessions whose
