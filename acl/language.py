@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Final
 
 from django.db import transaction
 
-from clients.revocation import announce_rules_changed
+from clients.hints import announce_rules_changed
 
 if TYPE_CHECKING:
     from clients.models import AclRule
