@@ -1,0 +1,152 @@
+"""The amqtt seam: every amqtt internal the broker overrides, calls or reads still exists, as we use it.
+
+cloudsignal/broker/broker.py subclasses amqtt 0.12.1's Broker and BrokerProtocolHandler and reaches into
+private methods and attributes that have no stability promise. An upgrade that renamed one would turn an
+override into dead code without any error, so each is listed here with the parameters we rely on, and
+docs/amqtt-seam.md says why each is there. Upgrading amqtt: change PINNED, run this file, and walk the
+document's checklist for each name that fails.
+"""
+
+import asyncio
+import inspect
+from importlib.metadata import version
+from typing import Any
+
+import pytest
+from amqtt.broker import Broker, Server
+from amqtt.mqtt.connack import ConnackPacket
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+from amqtt.session import IncomingApplicationMessage, OutgoingApplicationMessage, Session
+
+from cloudsignal.broker.broker import CloudSignalBroker, TenantHandler
+
+PINNED = "0.12.1"
+
+# Name -> the parameters we replace or pass, in order, without self. Overrides first.
+BROKER_OVERRIDES: dict[str, tuple[str, ...]] = {
+    "_start_listeners": (),
+    "_client_connected": ("listener_name", "reader", "writer"),
+    "_cleanup_session": ("client_id",),
+    "_delete_session": ("client_id",),
+    "_handle_message_delivery": ("client_session", "handler", "wait_deliver"),
+    "_run_broadcast": ("running_tasks",),
+    "_publish_retained_messages_for_subscription": ("subscription", "session"),
+    "_handle_disconnect": ("client_session", "handler", "disconnect_waiter"),
+    "_topic_filtering": ("session", "topic", "action"),
+    "start": (),
+    "shutdown": (),
+}
+HANDLER_OVERRIDES: dict[str, tuple[str, ...]] = {
+    "handle_publish": ("publish_packet",),
+    "handle_subscribe": ("subscribe",),
+    "handle_unsubscribe": ("unsubscribe",),
+    "mqtt_publish": ("topic", "data", "qos", "retain", "ack_timeout"),
+    "handle_read_timeout": (),
+}
+CALLED: list[tuple[type, str, tuple[str, ...]]] = [
+    (Broker, "_publish_session_retained_messages", ("session",)),
+    (Broker, "_client_message_loop", ("client_session", "handler")),
+    (Broker, "_broadcast_message", ("session", "topic", "data", "force_qos")),
+    (Broker, "retain_message", ("source_session", "topic_name", "data", "qos")),
+    (Broker, "_retain_broadcast_message", ("broadcast", "qos", "target_session")),
+    (Broker, "_get_handler", ("session",)),
+    (Broker, "_matches", ("topic", "a_filter")),
+    (Broker, "_del_subscription", ("a_filter", "session")),
+    (Broker, "stream_connected", ("reader", "writer", "listener_name")),
+    (Broker, "ws_connected", ("websocket", "listener_name")),
+    (Server, "__init__", ("listener_name", "server_instance", "max_connections")),
+    (Server, "acquire_connection", ()),
+    (Server, "release_connection", ()),
+    (BrokerProtocolHandler, "init_from_connect", ("reader", "writer", "plugins_manager", "loop")),
+    (BrokerProtocolHandler, "attach", ("session", "reader", "writer")),
+    (BrokerProtocolHandler, "mqtt_connack_authorize", ("authorize",)),
+    (BrokerProtocolHandler, "start", ()),
+    (BrokerProtocolHandler, "handle_connection_closed", ()),
+    (ConnackPacket, "build", ("session_parent", "return_code")),
+    (IncomingApplicationMessage, "__init__", ("packet_id", "topic", "qos", "data", "retain")),
+    (OutgoingApplicationMessage, "__init__", ("packet_id", "topic", "qos", "data", "retain")),
+]
+# Attributes of a Broker instance we read or change.
+BROKER_ATTRIBUTES = (
+    "_sessions",
+    "_subscriptions",
+    "_retained_messages",
+    "_servers",
+    "_broadcast_queue",
+    "plugins_manager",
+    "retained_messages",
+)
+# Attributes of a Session we read or set on the connection path.
+SESSION_ATTRIBUTES = (
+    "transitions",
+    "delivered_message_queue",
+    "client_id",
+    "username",
+    "password",
+    "remote_address",
+    "remote_port",
+    "keep_alive",
+    "parent",
+    "clean_session",
+    "will_flag",
+    "will_message",
+    "will_topic",
+    "will_qos",
+    "will_retain",
+)
+
+
+def parameters(owner: type, name: str) -> tuple[str, ...]:
+    """The parameter names of `owner.name` (without self/cls), or fail naming what is missing."""
+    if inspect.getattr_static(owner, name, None) is None:
+        pytest.fail(f"amqtt {version('amqtt')}: {owner.__qualname__}.{name} no longer exists")
+    params = inspect.signature(getattr(owner, name)).parameters
+    return tuple(p for p in params if p not in ("self", "cls"))
+
+
+def test_the_installed_amqtt_is_the_pinned_version() -> None:
+    """The seam below was checked against exactly this version."""
+    assert version("amqtt") == PINNED
+
+
+@pytest.mark.parametrize(("name", "expected"), BROKER_OVERRIDES.items(), ids=list(BROKER_OVERRIDES))
+def test_each_broker_override_still_overrides_something(name: str, expected: tuple[str, ...]) -> None:
+    """Each Broker method we override exists in amqtt with the parameters we replace."""
+    assert parameters(Broker, name) == expected
+    assert name in vars(CloudSignalBroker)
+
+
+@pytest.mark.parametrize(("name", "expected"), HANDLER_OVERRIDES.items(), ids=list(HANDLER_OVERRIDES))
+def test_each_handler_override_still_overrides_something(name: str, expected: tuple[str, ...]) -> None:
+    """Each BrokerProtocolHandler method we override exists in amqtt with the parameters we replace."""
+    assert parameters(BrokerProtocolHandler, name) == expected
+    assert name in vars(TenantHandler)
+
+
+def test_every_override_is_declared() -> None:
+    """A new override of an amqtt name must be added to this seam (and to docs/amqtt-seam.md)."""
+    ours = {n for n in vars(CloudSignalBroker) if not n.startswith("__") and hasattr(Broker, n)}
+    assert ours == set(BROKER_OVERRIDES)
+    ours = {n for n in vars(TenantHandler) if not n.startswith("__") and hasattr(BrokerProtocolHandler, n)}
+    assert ours == set(HANDLER_OVERRIDES)
+
+
+@pytest.mark.parametrize(
+    ("owner", "name", "expected"), CALLED, ids=[f"{o.__name__}.{n}" for o, n, _ in CALLED]
+)
+def test_each_amqtt_internal_we_call_still_exists(owner: type, name: str, expected: tuple[str, ...]) -> None:
+    """Each amqtt method we call takes the parameters we pass (their names and order)."""
+    assert parameters(owner, name)[: len(expected)] == expected
+
+
+def test_the_broker_and_session_attributes_we_use_still_exist() -> None:
+    """A Broker instance and a Session have every attribute the connection path reads or sets."""
+
+    async def make() -> Any:
+        return Broker({"listeners": {"default": {"type": "tcp", "bind": "127.0.0.1:0"}}, "plugins": {}})
+
+    broker = asyncio.run(make())
+    assert [a for a in BROKER_ATTRIBUTES if not hasattr(broker, a)] == []
+    session = Session()
+    assert [a for a in SESSION_ATTRIBUTES if not hasattr(session, a)] == []
+    assert {"connect", "disconnect"} <= {t for t in dir(session.transitions) if not t.startswith("_")}
