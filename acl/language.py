@@ -1,4 +1,4 @@
-"""ACL rules: validate them, compile a workspace's rules into a Policy, and decide with it.
+"""The ACL rule language: validate rules, compile a workspace's rules into a Policy, and decide with it.
 
 A workspace holds an ordered list of rules. Each rule names who (one username, a username prefix
 ending in `*` such as `agent-*`, or `*` for every client of the workspace), an action (publish,
@@ -25,8 +25,9 @@ first level, where it would name a system topic) makes every rule that uses it i
 client: it can never widen a rule (a client id `#` matches nothing, not everything), and later rules
 or the default decide instead.
 
-This module does no database work per check: load_policies() reads a workspace's rules once and the
-broker keeps the Policy until it hears that the rules changed.
+This module is pure: no Django, no database, nothing of ours. The rules are stored as AclRule rows
+(clients.models), whose AclRule.objects.load_policies() reads a workspace's rules once; the broker
+keeps the Policy until it hears that the rules changed, so no check costs a query.
 """
 
 from __future__ import annotations
@@ -34,32 +35,32 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-from django.db import transaction
-
-from clients.hints import announce_rules_changed
-
-if TYPE_CHECKING:
-    from clients.models import AclRule
-    from workspaces.models import Workspace
-
+# The vocabulary. Models and forms use the (value, label) pairs as choices; the broker checks with
+# PUBLISH and SUBSCRIBE.
 PUBLISH: Final = "publish"
 SUBSCRIBE: Final = "subscribe"
 ALL: Final = "all"
 ACTIONS: Final = (PUBLISH, SUBSCRIBE, ALL)
+ACTION_CHOICES: Final = ((PUBLISH, "Publish"), (SUBSCRIBE, "Subscribe"), (ALL, "Publish and subscribe"))
 ALLOW: Final = "allow"
 DENY: Final = "deny"
 PERMISSIONS: Final = (ALLOW, DENY)
+PERMISSION_CHOICES: Final = ((ALLOW, "Allow"), (DENY, "Deny"))
 
 MAX_TOPIC_BYTES: Final = 65_535
 USERNAME_PLACEHOLDER: Final = "${username}"
 CLIENTID_PLACEHOLDER: Final = "${clientid}"
 PLACEHOLDERS: Final = (USERNAME_PLACEHOLDER, CLIENTID_PLACEHOLDER)
 
-# Who a rule is for: "*", a username, or a username prefix followed by "*". The username part
-# follows clients.models.USERNAME_PATTERN; a prefix may end in a hyphen ("agent-*").
-_CLIENT_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?$")
+# A client's username (the part before @organization): letters, digits and hyphens, starting and
+# ending with a letter or digit. MqttClient stores and constrains it with this very pattern.
+USERNAME_MAX_LENGTH: Final = 64
+USERNAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?$")
+
+# Who a rule is for: "*", a username, or a username prefix followed by "*"; a prefix may end in a
+# hyphen ("agent-*").
 _CLIENT_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}\*$")
 
 # Cached decisions per policy; a device usually publishes to a handful of topics, so this is small
@@ -120,7 +121,7 @@ def validate_rule_topic(topic: str) -> str | None:
 
 def validate_client(client: str) -> str | None:
     """Why `client` cannot name who a rule is for, or None."""
-    if client == "*" or _CLIENT_NAME.match(client) or _CLIENT_PREFIX.match(client):
+    if client == "*" or USERNAME_PATTERN.match(client) or _CLIENT_PREFIX.match(client):
         return None
     if client == "":
         return "Name a client: a username, a prefix ending in * (such as agent-*), or * for all clients."
@@ -377,33 +378,10 @@ def compile_policy(default: str, rules: Iterable[RuleSpec]) -> Policy:
     return Policy(default, compiled)
 
 
-# A workspace the database no longer has: nothing is allowed there.
-_GONE = Policy(DENY, ())
-
-
-def load_policies(workspace_ids: Iterable[int]) -> dict[int, Policy]:
-    """The compiled policies of these workspaces, in two queries (synchronous ORM).
-
-    Every requested id is in the result; a workspace that no longer exists gets a policy that denies
-    everything.
-    """
-    from clients.models import AclRule
-    from workspaces.models import Workspace
-
-    ids = {int(i) for i in workspace_ids}
-    if not ids:
-        return {}
-    defaults = dict(Workspace.objects.filter(pk__in=ids).values_list("pk", "default_permission"))
-    specs: dict[int, list[RuleSpec]] = {pk: [] for pk in defaults}
-    for rule in AclRule.objects.filter(workspace_id__in=defaults).order_by("workspace_id", "position", "pk"):
-        specs[rule.workspace_id].append(rule.spec())
-    policies = {pk: _compile_stored(defaults[pk], specs[pk]) for pk in defaults}
-    return {pk: policies.get(pk, _GONE) for pk in ids}
-
-
-def _compile_stored(default: str, specs: list[RuleSpec]) -> Policy:
-    # Rows were validated when saved; one that is not (edited by hand in the database) is skipped
-    # rather than taking the whole workspace's policy down, and the numbering stays as shown.
+def compile_stored(default: str, specs: Iterable[RuleSpec]) -> Policy:
+    """Compile rules as stored, in order, never raising: rules were validated when saved, and one that
+    is not (edited by hand in the database) is skipped rather than taking the whole policy down. The
+    others keep their numbers, as the dashboard shows them; an unknown default denies."""
     good = []
     for number, spec in enumerate(specs, start=1):
         if spec.problems():
@@ -414,121 +392,7 @@ def _compile_stored(default: str, specs: list[RuleSpec]) -> Policy:
     return Policy(policy.default, renumbered)
 
 
-# Changing a workspace's rules. Every change locks the workspace row, so concurrent edits keep the
-# positions dense and in order, and tells the broker to reload once the transaction commits.
-
-
-def rules_of(workspace: Workspace) -> list[AclRule]:
-    from clients.models import AclRule
-
-    return list(AclRule.objects.in_workspace(workspace))
-
-
-def add_rule(workspace: Workspace, spec: RuleSpec) -> AclRule:
-    """Append a validated rule at the end of the workspace's list."""
-    from clients.models import AclRule
-
-    _raise_if_invalid(spec)
-    with transaction.atomic():
-        _lock(workspace)
-        position = AclRule.objects.filter(workspace=workspace).count()
-        rule = AclRule.objects.create(
-            workspace=workspace,
-            position=position,
-            client=spec.client,
-            action=spec.action,
-            topic=spec.topic,
-            permission=spec.permission,
-        )
-        announce_rules_changed([workspace.pk])
-    return rule
-
-
-def change_rule(rule: AclRule, spec: RuleSpec) -> None:
-    """Replace what a rule says, keeping its place in the list."""
-    _raise_if_invalid(spec)
-    with transaction.atomic():
-        _lock(rule.workspace)
-        rule.client, rule.action, rule.topic, rule.permission = (
-            spec.client,
-            spec.action,
-            spec.topic,
-            spec.permission,
-        )
-        rule.save(update_fields=["client", "action", "topic", "permission", "updated"])
-        announce_rules_changed([rule.workspace_id])
-
-
-def move_rule(rule: AclRule, offset: int) -> None:
-    """Move a rule `offset` places (-1 up, +1 down), stopping at either end of the list."""
-    with transaction.atomic():
-        _lock(rule.workspace)
-        ordered = rules_of(rule.workspace)
-        index = next((i for i, r in enumerate(ordered) if r.pk == rule.pk), None)
-        if index is None:
-            return  # deleted meanwhile by someone else
-        target = min(max(index + offset, 0), len(ordered) - 1)
-        if target == index:
-            return
-        ordered.insert(target, ordered.pop(index))
-        _renumber(ordered)
-        announce_rules_changed([rule.workspace_id])
-
-
-def delete_rule(rule: AclRule) -> None:
-    with transaction.atomic():
-        _lock(rule.workspace)
-        rule.delete()
-        _renumber(rules_of(rule.workspace))
-        announce_rules_changed([rule.workspace_id])
-
-
-def set_default(workspace: Workspace, permission: str) -> None:
-    """What the workspace decides when no rule applies."""
-    if permission not in PERMISSIONS:
-        raise ValueError(f"default must be 'allow' or 'deny', not {permission!r}")
-    with transaction.atomic():
-        _lock(workspace)
-        workspace.default_permission = permission
-        workspace.save(update_fields=["default_permission"])
-        announce_rules_changed([workspace.pk])
-
-
-def replace_rules(workspace: Workspace, default: str, specs: Sequence[RuleSpec]) -> None:
-    """Replace the default and every rule at once (policy as code). Validates everything first, so
-    an invalid rule raises InvalidRule and changes nothing."""
-    from clients.models import AclRule
-
-    compile_policy(default, specs)  # raises before anything is written
-    with transaction.atomic():
-        _lock(workspace)
-        AclRule.objects.filter(workspace=workspace).delete()
-        AclRule.objects.bulk_create(
-            AclRule(
-                workspace=workspace,
-                position=position,
-                client=spec.client,
-                action=spec.action,
-                topic=spec.topic,
-                permission=spec.permission,
-            )
-            for position, spec in enumerate(specs)
-        )
-        workspace.default_permission = default
-        workspace.save(update_fields=["default_permission"])
-        announce_rules_changed([workspace.pk])
-
-
-def export_policy(workspace: Workspace) -> dict[str, object]:
-    """The workspace's default and rules in the policy-as-code format replace_rules() reads."""
-    workspace.refresh_from_db(fields=["default_permission"])
-    return {
-        "default": workspace.default_permission,
-        "rules": [
-            {"client": r.client, "action": r.action, "topic": r.topic, "permission": r.permission}
-            for r in rules_of(workspace)
-        ],
-    }
+# Policy as code.
 
 
 def parse_policy(document: object) -> tuple[str, list[RuleSpec]]:
@@ -564,22 +428,3 @@ def parse_policy(document: object) -> tuple[str, list[RuleSpec]]:
             raise InvalidRule(index, problems)
         specs.append(spec)
     return default, specs
-
-
-def _raise_if_invalid(spec: RuleSpec) -> None:
-    if problems := spec.problems():
-        raise InvalidRule(0, problems)
-
-
-def _lock(workspace: Workspace) -> None:
-    from workspaces.models import Workspace
-
-    list(Workspace.objects.select_for_update().filter(pk=workspace.pk).values_list("pk"))
-
-
-def _renumber(ordered: Sequence[AclRule]) -> None:
-    from clients.models import AclRule
-
-    for position, rule in enumerate(ordered):
-        rule.position = position
-    AclRule.objects.bulk_update(ordered, ["position"])

@@ -137,7 +137,8 @@ def main() -> None:
     from django.db import connection
     from django.test.utils import setup_test_environment
 
-    from acl import language as acl
+    from acl.language import RuleSpec, compile_policy
+    from clients.models import AclRule
     from clients.provisioning import create_client
     from cloudsignal.broker.config import BrokerOptions, loopback_listeners
     from cloudsignal.broker.runner import BrokerThread
@@ -154,8 +155,8 @@ def main() -> None:
         organization = create_organization(owner=owner, name="Bench")
         open_ws = organization.default_workspace
         ruled_ws = Workspace.objects.create(organization=organization, name="ruled")
-        specs = [acl.RuleSpec(*r) for r in twenty_rules()]
-        acl.replace_rules(ruled_ws, "deny", specs)
+        specs = [RuleSpec(*r) for r in twenty_rules()]
+        AclRule.objects.replace_policy(ruled_ws, "deny", specs)
         logins: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {}
         for tag, workspace in (("open", open_ws), ("ruled", ruled_ws)):
             pair = []
@@ -215,7 +216,7 @@ def main() -> None:
     )
 
     # One check in isolation: a cached decision (the broker's steady state), and a first decision.
-    policy = acl.compile_policy("deny", [acl.RuleSpec(*r) for r in twenty_rules()])
+    policy = compile_policy("deny", [RuleSpec(*r) for r in twenty_rules()])
     n = 200_000
     started = time.perf_counter()
     for _ in range(n):

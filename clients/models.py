@@ -1,7 +1,7 @@
-import re
 import uuid
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -11,14 +11,27 @@ from django.db.models import F
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from acl.language import (
+    ACTION_CHOICES,
+    ALL,
+    ALLOW,
+    DENY,
+    PERMISSION_CHOICES,
+    PERMISSIONS,
+    USERNAME_MAX_LENGTH,
+    USERNAME_PATTERN,
+    InvalidRule,
+    Policy,
+    RuleSpec,
+    compile_policy,
+    compile_stored,
+)
 from clients import credentials
-from clients.hints import SessionsEnded, announce_changed
+from clients.hints import SessionsEnded, announce_changed, announce_rules_changed
 from workspaces.models import Organization, Workspace
 
 models.CharField.register_lookup(Lower)
 
-USERNAME_MAX_LENGTH = 64
-USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?$")
 USERNAME_HELP = (
     "Letters, digits and hyphens, up to 64 characters, starting and ending with a letter or digit. "
     "Lowercase with {type}-{identifier} naming reads best, as in agent-research-01."
@@ -245,14 +258,80 @@ class LiveSession(models.Model):
         return f"{self.mqtt_client_id} ({self.remote_address})"
 
 
-# ACL rules: stored here, validated and compiled by clients.acl (which imports this module lazily).
+# ACL rules: stored here, validated and compiled by acl.language. Every change locks the workspace
+# row, so concurrent edits keep the positions dense and in order, validates before it writes (InvalidRule),
+# and tells the broker to reload once the transaction commits.
 
-from acl import language as acl  # noqa: E402
+# A workspace the database no longer has: nothing is allowed there.
+_GONE: Final = compile_policy(DENY, ())
 
 
 class AclRuleQuerySet(models.QuerySet["AclRule"]):
     def in_workspace(self, workspace: Workspace) -> "AclRuleQuerySet":
         return self.filter(workspace=workspace).order_by("position", "pk")
+
+    def append(self, workspace: Workspace, spec: RuleSpec) -> "AclRule":
+        """Add a validated rule at the end of the workspace's list."""
+        _raise_if_invalid(spec)
+        with transaction.atomic():
+            _lock_workspace(workspace)
+            position = self.filter(workspace=workspace).count()
+            rule = self.create(workspace=workspace, position=position, **_fields(spec))
+            announce_rules_changed([workspace.pk])
+        return rule
+
+    def set_default(self, workspace: Workspace, permission: str) -> None:
+        """What the workspace decides when no rule applies."""
+        if permission not in PERMISSIONS:
+            raise ValueError(f"default must be 'allow' or 'deny', not {permission!r}")
+        with transaction.atomic():
+            _lock_workspace(workspace)
+            workspace.default_permission = permission
+            workspace.save(update_fields=["default_permission"])
+            announce_rules_changed([workspace.pk])
+
+    def replace_policy(self, workspace: Workspace, default: str, specs: Sequence[RuleSpec]) -> None:
+        """Replace the default and every rule at once (policy as code). Validates everything first, so
+        an invalid rule raises InvalidRule and changes nothing."""
+        compile_policy(default, specs)  # raises before anything is written
+        with transaction.atomic():
+            _lock_workspace(workspace)
+            self.filter(workspace=workspace).delete()
+            self.bulk_create(
+                self.model(workspace=workspace, position=position, **_fields(spec))
+                for position, spec in enumerate(specs)
+            )
+            workspace.default_permission = default
+            workspace.save(update_fields=["default_permission"])
+            announce_rules_changed([workspace.pk])
+
+    def export_policy(self, workspace: Workspace) -> dict[str, object]:
+        """The workspace's default and rules in the policy-as-code format replace_policy() takes
+        (after acl.language.parse_policy)."""
+        workspace.refresh_from_db(fields=["default_permission"])
+        return {
+            "default": workspace.default_permission,
+            "rules": [
+                {"client": r.client, "action": r.action, "topic": r.topic, "permission": r.permission}
+                for r in self.in_workspace(workspace)
+            ],
+        }
+
+    def load_policies(self, workspace_ids: Iterable[int]) -> dict[int, Policy]:
+        """The compiled policies of these workspaces, in two queries (synchronous ORM).
+
+        Every requested id is in the result; a workspace that no longer exists gets a policy that denies
+        everything.
+        """
+        ids = {int(i) for i in workspace_ids}
+        if not ids:
+            return {}
+        defaults = dict(Workspace.objects.filter(pk__in=ids).values_list("pk", "default_permission"))
+        specs: dict[int, list[RuleSpec]] = {pk: [] for pk in defaults}
+        for rule in self.filter(workspace_id__in=defaults).order_by("workspace_id", "position", "pk"):
+            specs[rule.workspace_id].append(rule.spec())
+        policies = {pk: compile_stored(defaults[pk], specs[pk]) for pk in defaults}
+        return {pk: policies.get(pk, _GONE) for pk in ids}
 
 
 class AclRule(models.Model):
@@ -262,21 +341,12 @@ class AclRule(models.Model):
     so a rule may name a client that does not exist yet (policy as code) and survives its deletion.
     """
 
-    class Action(models.TextChoices):
-        PUBLISH = "publish", "Publish"
-        SUBSCRIBE = "subscribe", "Subscribe"
-        ALL = "all", "Publish and subscribe"
-
-    class Permission(models.TextChoices):
-        ALLOW = "allow", "Allow"
-        DENY = "deny", "Deny"
-
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="acl_rules")
     position = models.PositiveIntegerField(default=0)
     client = models.CharField(max_length=USERNAME_MAX_LENGTH + 1, default="*")
-    action = models.CharField(max_length=10, choices=Action.choices, default=Action.ALL)
+    action = models.CharField(max_length=10, choices=ACTION_CHOICES, default=ALL)
     topic = models.TextField()
-    permission = models.CharField(max_length=5, choices=Permission.choices, default=Permission.ALLOW)
+    permission = models.CharField(max_length=5, choices=PERMISSION_CHOICES, default=ALLOW)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -289,8 +359,8 @@ class AclRule(models.Model):
     def __str__(self) -> str:
         return self.spec().describe()
 
-    def spec(self) -> acl.RuleSpec:
-        return acl.RuleSpec(
+    def spec(self) -> RuleSpec:
+        return RuleSpec(
             client=self.client, action=self.action, topic=self.topic, permission=self.permission, id=self.pk
         )
 
@@ -298,3 +368,57 @@ class AclRule(models.Model):
         problems = self.spec().problems()
         if problems:
             raise ValidationError(problems)
+
+    # Verbs. Each locks the workspace row and tells the broker after commit.
+
+    def change(self, spec: RuleSpec) -> None:
+        """Replace what the rule says, keeping its place in the list."""
+        _raise_if_invalid(spec)
+        with transaction.atomic():
+            _lock_workspace(self.workspace)
+            for name, value in _fields(spec).items():
+                setattr(self, name, value)
+            self.save(update_fields=["client", "action", "topic", "permission", "updated"])
+            announce_rules_changed([self.workspace_id])
+
+    def move(self, offset: int) -> None:
+        """Move the rule `offset` places (-1 up, +1 down), stopping at either end of the list."""
+        with transaction.atomic():
+            _lock_workspace(self.workspace)
+            ordered = list(AclRule.objects.in_workspace(self.workspace))
+            index = next((i for i, r in enumerate(ordered) if r.pk == self.pk), None)
+            if index is None:
+                return  # deleted meanwhile by someone else
+            target = min(max(index + offset, 0), len(ordered) - 1)
+            if target == index:
+                return
+            ordered.insert(target, ordered.pop(index))
+            _renumber(ordered)
+            announce_rules_changed([self.workspace_id])
+
+    def remove(self) -> None:
+        """Delete the rule; the ones below move up."""
+        with transaction.atomic():
+            _lock_workspace(self.workspace)
+            self.delete()
+            _renumber(list(AclRule.objects.in_workspace(self.workspace)))
+            announce_rules_changed([self.workspace_id])
+
+
+def _fields(spec: RuleSpec) -> dict[str, str]:
+    return {"client": spec.client, "action": spec.action, "topic": spec.topic, "permission": spec.permission}
+
+
+def _raise_if_invalid(spec: RuleSpec) -> None:
+    if problems := spec.problems():
+        raise InvalidRule(0, problems)
+
+
+def _lock_workspace(workspace: Workspace) -> None:
+    list(Workspace.objects.select_for_update().filter(pk=workspace.pk).values_list("pk"))
+
+
+def _renumber(ordered: Sequence[AclRule]) -> None:
+    for position, rule in enumerate(ordered):
+        rule.position = position
+    AclRule.objects.bulk_update(ordered, ["position"])

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 
+from acl.language import ALLOW, PERMISSION_CHOICES
+
 
 class Organization(models.Model):
     # The UUID is the Organization ID users see and type after the `@` of every MQTT username.
@@ -69,11 +71,9 @@ class Workspace(models.Model):
     name = models.CharField(max_length=64)
     is_default = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
-    # What the ACL decides when none of the workspace's rules applies (clients.acl). New workspaces
+    # What the ACL decides when none of the workspace's rules applies (acl.language). New workspaces
     # allow, so a first connection just works.
-    default_permission = models.CharField(
-        max_length=5, choices=[("allow", "Allow"), ("deny", "Deny")], default="allow"
-    )
+    default_permission = models.CharField(max_length=5, choices=PERMISSION_CHOICES, default=ALLOW)
 
     objects = WorkspaceQuerySet.as_manager()
 

@@ -33,7 +33,7 @@ class RuleForm(forms.Form):
         ),
         error_messages={"required": "Name a client: a username, a prefix ending in *, or * for all clients."},
     )
-    action = forms.ChoiceField(label="Action", choices=AclRule.Action.choices, initial=AclRule.Action.ALL)
+    action = forms.ChoiceField(label="Action", choices=acl.ACTION_CHOICES, initial=acl.ALL)
     topic = _exact_text(
         label="Topic filter",
         help_text=TOPIC_HELP,
@@ -42,8 +42,8 @@ class RuleForm(forms.Form):
     )
     permission = forms.ChoiceField(
         label="Permission",
-        choices=AclRule.Permission.choices,
-        initial=AclRule.Permission.ALLOW,
+        choices=acl.PERMISSION_CHOICES,
+        initial=acl.ALLOW,
         widget=forms.RadioSelect,
     )
 
@@ -83,7 +83,7 @@ class RuleForm(forms.Form):
 class DefaultForm(forms.Form):
     default = forms.ChoiceField(
         label="When no rule applies",
-        choices=AclRule.Permission.choices,
+        choices=acl.PERMISSION_CHOICES,
         widget=forms.RadioSelect,
         help_text="New workspaces allow, so a first connection just works.",
     )
@@ -113,8 +113,9 @@ class SimulatorForm(forms.Form):
         help_text="The client id the device sends in CONNECT; empty means the same as the username.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
+    # A check is of one action: "all" is only for rules.
     action = forms.ChoiceField(
-        label="Action", choices=[(acl.PUBLISH, "Publish"), (acl.SUBSCRIBE, "Subscribe")], initial=acl.PUBLISH
+        label="Action", choices=[c for c in acl.ACTION_CHOICES if c[0] != acl.ALL], initial=acl.PUBLISH
     )
     topic = _exact_text(
         label="Topic",

@@ -12,7 +12,6 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
-from acl import language as acl
 from clients.acl.forms import DefaultForm, RuleForm, SimulatorForm
 from clients.models import AclRule, MqttClient
 from cloudsignal.http import AuthedRequest, wants_partial
@@ -39,7 +38,7 @@ def _rules_url(workspace: Workspace) -> str:
 
 
 def _page_context(request: AuthedRequest, workspace: Workspace, **extra: Any) -> dict[str, Any]:
-    rules = acl.rules_of(workspace)
+    rules = list(AclRule.objects.in_workspace(workspace))
     names = list(MqttClient.objects.filter(workspace=workspace).values_list("username", flat=True))
     known = {n.lower() for n in names}
     context: dict[str, Any] = {
@@ -90,7 +89,7 @@ def rule_add(request: AuthedRequest, workspace_id: int) -> HttpResponse:
     require_change(request)
     form = RuleForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        acl.add_rule(workspace, form.spec())
+        AclRule.objects.append(workspace, form.spec())
         return _done(request, workspace, "ruleAdded")
     context = {
         "workspace": workspace,
@@ -108,7 +107,7 @@ def rule_edit(request: AuthedRequest, workspace_id: int, rule_id: int) -> HttpRe
     require_change(request)
     form = RuleForm.for_rule(rule, request.POST or None)
     if request.method == "POST" and form.is_valid():
-        acl.change_rule(rule, form.spec())
+        rule.change(form.spec())
         return _done(request, rule.workspace, "ruleChanged")
     context = {
         "workspace": rule.workspace,
@@ -129,7 +128,7 @@ def rule_move(request: AuthedRequest, workspace_id: int, rule_id: int) -> HttpRe
     require_change(request)
     offsets = {"up": -1, "down": 1}
     if request.POST.get("direction") in offsets:
-        acl.move_rule(rule, offsets[request.POST["direction"]])
+        rule.move(offsets[request.POST["direction"]])
     if wants_partial(request):
         response = render(request, f"{TEMPLATE}#rule-table", _page_context(request, rule.workspace))
         return trigger_client_event(response, "ruleMoved")
@@ -141,7 +140,7 @@ def rule_delete(request: AuthedRequest, workspace_id: int, rule_id: int) -> Http
     rule = _rule(request, workspace_id, rule_id)
     require_change(request)
     if request.method == "POST":
-        acl.delete_rule(rule)
+        rule.remove()
         return _done(request, rule.workspace, "ruleDeleted")
     context = {
         "workspace": rule.workspace,
@@ -159,7 +158,7 @@ def default(request: AuthedRequest, workspace_id: int) -> HttpResponse:
     form = DefaultForm(request.POST)
     changed = form.is_valid()
     if changed:
-        acl.set_default(workspace, form.cleaned_data["default"])
+        AclRule.objects.set_default(workspace, form.cleaned_data["default"])
     if not wants_partial(request):
         if changed:
             return HttpResponseRedirect(_rules_url(workspace))
@@ -179,7 +178,7 @@ def simulate(request: AuthedRequest, workspace_id: int) -> HttpResponse:
     decision = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        policy = acl.load_policies([workspace.pk])[workspace.pk]
+        policy = AclRule.objects.load_policies([workspace.pk])[workspace.pk]
         decision = policy.check(
             username=data["username"], client_id=data["client_id"], action=data["action"], topic=data["topic"]
         )

@@ -12,9 +12,6 @@ from cloudsignal.broker.auth import Login
 if TYPE_CHECKING:
     from acl.language import Policy
 
-PUBLISH = "publish"
-SUBSCRIBE = "subscribe"
-
 
 class AclCache:
     def __init__(self) -> None:
@@ -26,9 +23,9 @@ class AclCache:
     @staticmethod
     def load(workspace_ids: list[int]) -> "dict[int, Policy]":
         """Read the policies of these workspaces. Blocking: call it from a thread, then `install`."""
-        from acl.language import load_policies
+        from clients.models import AclRule
 
-        return load_policies(workspace_ids)
+        return AclRule.objects.load_policies(workspace_ids)
 
     def install(self, policies: "dict[int, Policy]") -> None:
         self._policies.update(policies)

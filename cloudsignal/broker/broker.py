@@ -41,8 +41,9 @@ from transitions import MachineError
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
+from acl.language import PUBLISH, SUBSCRIBE
 from cloudsignal.broker import namespace
-from cloudsignal.broker.acl_cache import PUBLISH, SUBSCRIBE, AclCache
+from cloudsignal.broker.acl_cache import AclCache
 from cloudsignal.broker.auth import (
     BAD_USERNAME_OR_PASSWORD,
     NOT_AUTHORIZED,

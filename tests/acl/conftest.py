@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from acl import language as acl
+from acl.language import RuleSpec
 from clients.models import AclRule
 
 # The broker's fixtures (a real broker on free ports, paho devices) for test_broker_acl.py, and the
@@ -36,7 +36,7 @@ def add_rule() -> Callable[..., AclRule]:
     def add(
         workspace: Workspace, topic: str, *, client: str = "*", action: str = "all", permission: str = "allow"
     ) -> AclRule:
-        return acl.add_rule(workspace, acl.RuleSpec(client, action, topic, permission))
+        return AclRule.objects.append(workspace, RuleSpec(client, action, topic, permission))
 
     return add
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import pytest
 
-from acl import language as acl
-from clients.models import MqttClient
+from acl.language import RuleSpec
+from clients.models import AclRule, MqttClient
 from tests.broker.devices import Device
 from workspaces.models import Organization, Workspace
 
@@ -24,8 +24,8 @@ REFUSED = 128
 
 def rules(workspace: Workspace, *specs: tuple[str, str, str, str], default: str = "deny") -> None:
     # Device.flush() round-trips a marker under flush/, so every policy here lets that through.
-    acl.replace_rules(
-        workspace, default, [acl.RuleSpec("*", "all", "flush/#", "allow")] + [acl.RuleSpec(*s) for s in specs]
+    AclRule.objects.replace_policy(
+        workspace, default, [RuleSpec("*", "all", "flush/#", "allow")] + [RuleSpec(*s) for s in specs]
     )
 
 
@@ -94,10 +94,10 @@ def test_a_rule_change_reaches_a_live_session_within_a_second(
     assert watcher.expect().topic == "sensors/before"
 
     started = time.monotonic()
-    deny = acl.add_rule(workspace, acl.RuleSpec("watcher", "subscribe", "sensors/#", "deny"))
-    acl.move_rule(deny, -10)
-    acl.add_rule(workspace, acl.RuleSpec("sender", "publish", "news/blocked", "deny"))
-    acl.move_rule(acl.rules_of(workspace)[-1], -10)
+    deny = AclRule.objects.append(workspace, RuleSpec("watcher", "subscribe", "sensors/#", "deny"))
+    deny.move(-10)
+    AclRule.objects.append(workspace, RuleSpec("sender", "publish", "news/blocked", "deny"))
+    list(AclRule.objects.in_workspace(workspace))[-1].move(-10)
     sender.publish("sensors/after", b"2")
     sender.publish("news/blocked", b"3")
     sender.publish("news/marker", b"4")
@@ -116,7 +116,7 @@ def test_a_default_change_reaches_a_live_session(org: Organization, connect: Cal
     assert watcher.subscribe("anything/#") == 0
     assert watcher.subscribe("news/#") == 0
     started = time.monotonic()
-    acl.set_default(workspace, "deny")
+    AclRule.objects.set_default(workspace, "deny")
     sender.publish("anything/x", b"denied now")
     sender.publish("news/marker", b"allowed")
     assert watcher.expect(timeout=1.0).topic == "news/marker"

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from acl import language as acl
+from acl.language import RuleSpec
 from clients.models import AclRule
 from clients.provisioning import create_client
 from tests.browser.conftest import Visit
@@ -17,7 +17,7 @@ def test_rules_are_added_reordered_deleted_and_tested_in_place(visit: Visit) -> 
     organization = create_organization(owner=owner, name="Acme")
     workspace = organization.default_workspace
     create_client(organization=organization, username="agent-1")
-    acl.add_rule(workspace, acl.RuleSpec("*", "subscribe", "sensors/secret", "deny"))
+    AclRule.objects.append(workspace, RuleSpec("*", "subscribe", "sensors/secret", "deny"))
 
     page = visit.page
     page.goto("/login/?next=/acl/")

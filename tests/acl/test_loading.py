@@ -1,9 +1,9 @@
-"""load_policies: what the broker calls to read the rules, once per workspace, in two queries."""
+"""AclRule.objects.load_policies: what the broker calls to read the rules, once per workspace, in two
+queries."""
 
 from collections.abc import Callable
 from typing import Any
 
-from acl import language as acl
 from clients.models import AclRule
 from workspaces.models import Organization, Workspace
 
@@ -18,7 +18,7 @@ def test_two_queries_for_any_number_of_workspaces(
         for i in range(n + 1):
             add_rule(workspace, f"t{i}/#", permission="deny")
     with django_assert_num_queries(2):
-        policies = acl.load_policies(w.pk for w in workspaces)
+        policies = AclRule.objects.load_policies(w.pk for w in workspaces)
     assert [len(policies[w.pk]) for w in workspaces] == [1, 2, 3, 4]
     assert [policies[w.pk].default for w in workspaces] == ["allow", "deny", "deny", "deny"]
 
@@ -29,8 +29,8 @@ def test_rules_load_in_their_order_and_report_their_ids(
     workspace = org.default_workspace
     first = add_rule(workspace, "a/#", permission="deny")
     second = add_rule(workspace, "#")
-    acl.move_rule(second, -1)
-    policy = acl.load_policies([workspace.pk])[workspace.pk]
+    second.move(-1)
+    policy = AclRule.objects.load_policies([workspace.pk])[workspace.pk]
     decision = policy.check(username="u", client_id="c", action="publish", topic="a/b")
     assert (decision.allowed, decision.rule_id, decision.reason) == (
         True,
@@ -43,7 +43,7 @@ def test_rules_load_in_their_order_and_report_their_ids(
 def test_a_workspace_that_is_gone_denies_everything(
     org: Organization, django_assert_num_queries: Any
 ) -> None:
-    policies = acl.load_policies([987_654])
+    policies = AclRule.objects.load_policies([987_654])
     decision = policies[987_654].check(username="u", client_id="c", action="publish", topic="a")
     assert not decision.allowed
 
@@ -57,7 +57,7 @@ def test_a_row_made_invalid_in_the_database_is_skipped_not_fatal(
     broken = add_rule(workspace, "x/#", permission="deny")
     add_rule(workspace, "y/#", permission="deny")
     AclRule.objects.filter(pk=broken.pk).update(topic="x/#/bad")
-    policy = acl.load_policies([workspace.pk])[workspace.pk]
+    policy = AclRule.objects.load_policies([workspace.pk])[workspace.pk]
     assert policy.check(username="u", client_id="c", action="publish", topic="x/#/bad").allowed is False
     assert policy.check(username="u", client_id="c", action="publish", topic="x/1").allowed  # default allow
     decision = policy.check(username="u", client_id="c", action="publish", topic="y/1")
@@ -65,4 +65,4 @@ def test_a_row_made_invalid_in_the_database_is_skipped_not_fatal(
 
 
 def test_nothing_to_load(db: None) -> None:
-    assert acl.load_policies([]) == {}
+    assert AclRule.objects.load_policies([]) == {}

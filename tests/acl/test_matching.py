@@ -1,5 +1,9 @@
 """Rule matching: pure, no database. Each test names the rule it holds the Policy to."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from acl.language import (
@@ -12,6 +16,23 @@ from acl.language import (
     validate_rule_topic,
     validate_topic_name,
 )
+
+
+def test_the_language_imports_without_django() -> None:
+    """acl.language is pure: importing it, in a clean environment, loads neither Django nor any of our
+    apps, so the layers above it (workspaces, clients, the broker) can all depend on it."""
+    code = "import sys; import acl.language; print(*{name.split('.')[0] for name in sys.modules})"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+        env={},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "acl" in result.stdout.split()
+    assert set(result.stdout.split()) & {"django", "clients", "workspaces", "cloudsignal"} == set()
 
 
 def policy(*rules: tuple[str, str, str, str], default: str = "deny") -> Policy:
@@ -355,7 +376,7 @@ def test_compile_names_the_bad_rule() -> None:
 
 
 def _matches(filt: tuple[str, ...], topic: tuple[str, ...]) -> bool:
-    """MQTT matching straight from the specification, written independently of clients.acl."""
+    """MQTT matching straight from the specification, written independently of acl.language."""
     if topic[0].startswith("$") and filt[0] in ("+", "#"):
         return False
     for i, level in enumerate(filt):

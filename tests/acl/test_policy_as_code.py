@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from acl import language as acl
 from clients.models import AclRule
 from workspaces.models import Organization, Workspace
 
@@ -61,7 +60,7 @@ def test_round_trip(
     assert export(org) == POLICY
     assert control.rules_changed() == [[org.default_workspace.pk]]
     # And what the broker loads decides by those rules.
-    policy = acl.load_policies([org.default_workspace.pk])[org.default_workspace.pk]
+    policy = AclRule.objects.load_policies([org.default_workspace.pk])[org.default_workspace.pk]
     assert policy.check(username="agent-1", client_id="c1", action="publish", topic="agents/c1/x").allowed
     assert not policy.check(username="agent-1", client_id="c1", action="publish", topic="other").allowed
 

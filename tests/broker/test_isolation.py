@@ -4,8 +4,8 @@ from collections.abc import Callable
 
 import pytest
 
-from acl.language import RuleSpec, add_rule, set_default
-from clients.models import MqttClient
+from acl.language import RuleSpec
+from clients.models import AclRule, MqttClient
 from clients.provisioning import delete_workspace
 from cloudsignal.broker.runner import BrokerThread
 from tests.broker.devices import Device
@@ -92,8 +92,8 @@ def test_acl_rules_decide_publish_and_subscribe(
     workspace = org.default_workspace
     agent, agent_password = make_client(org, "agent-1")
     watcher_client, watcher_password = make_client(org, "watcher")
-    add_rule(workspace, RuleSpec("agent-*", "publish", "secrets/#", "deny"))
-    add_rule(workspace, RuleSpec("agent-*", "subscribe", "admin/#", "deny"))
+    AclRule.objects.append(workspace, RuleSpec("agent-*", "publish", "secrets/#", "deny"))
+    AclRule.objects.append(workspace, RuleSpec("agent-*", "subscribe", "admin/#", "deny"))
 
     watcher = device(watcher_client.full_username, watcher_password, "watcher")
     assert watcher.connect() == 0
@@ -131,16 +131,16 @@ def test_a_rule_change_reaches_live_sessions_within_a_second(
     assert a.expect().payload == b"before"
 
     # Applied by the time the admin's change returns: the broker answers the hint after reloading.
-    add_rule(workspace, RuleSpec("agent-*", "subscribe", "alerts/#", "deny"))
+    AclRule.objects.append(workspace, RuleSpec("agent-*", "subscribe", "alerts/#", "deny"))
     o.publish("alerts/2", b"after", qos=1)
     o.flush()
     assert a.flush() == []
     assert a.subscribe("alerts/#", 1) == 128
 
-    set_default(workspace, "deny")
+    AclRule.objects.set_default(workspace, "deny")
     a.publish("notes/1", b"denied", qos=1)
     assert o.subscribe("notes/#", 1) == 128  # ops is denied too now
-    add_rule(workspace, RuleSpec("*", "all", "notes/#", "allow"))
+    AclRule.objects.append(workspace, RuleSpec("*", "all", "notes/#", "allow"))
     assert o.subscribe("notes/#", 1) == 1
     a.publish("notes/2", b"allowed again", qos=1)
     assert o.expect().payload == b"allowed again"

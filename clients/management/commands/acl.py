@@ -1,6 +1,6 @@
 """Policy as code: `manage.py acl export|import --org ORG_ID --workspace NAME [FILE]`.
 
-The format is the one clients.acl.export_policy() writes:
+The format is the one AclRule.objects.export_policy() writes and acl.language.parse_policy() reads:
 {"default": "allow"|"deny", "rules": [{"client": ..., "action": ..., "topic": ..., "permission": ...}]}
 An import replaces the workspace's default and rules at once, after validating all of them: a bad
 file changes nothing and names the rule (1-based) that is wrong and why.
@@ -14,7 +14,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from acl import language as acl
+from acl.language import RuleSpec, parse_policy
+from clients.models import AclRule
 from workspaces.models import Organization, Workspace
 
 
@@ -33,12 +34,14 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["command"] == "export":
             workspace = self._workspace(options["org"], options["workspace"])
-            self.stdout.write(json.dumps(acl.export_policy(workspace), indent=2, ensure_ascii=False))
+            self.stdout.write(
+                json.dumps(AclRule.objects.export_policy(workspace), indent=2, ensure_ascii=False)
+            )
             return
         # The file first: a bad one is reported the same whatever the database holds.
         default, specs = self._read(options["file"])
         workspace = self._workspace(options["org"], options["workspace"])
-        acl.replace_rules(workspace, default, specs)
+        AclRule.objects.replace_policy(workspace, default, specs)
         noun = "rule" if len(specs) == 1 else "rules"
         self.stderr.write(f"Imported {len(specs)} {noun} into {workspace.name}; default: {default}.")
 
@@ -55,7 +58,7 @@ class Command(BaseCommand):
                 f"No workspace named {name!r} in {organization.name} (it has: {names})."
             ) from None
 
-    def _read(self, path: str) -> tuple[str, list[acl.RuleSpec]]:
+    def _read(self, path: str) -> tuple[str, list[RuleSpec]]:
         try:
             if path == "-":
                 text = sys.stdin.read()
@@ -72,6 +75,6 @@ class Command(BaseCommand):
                 f"{path} is not valid JSON ({where}: {exc.msg}). Nothing was changed."
             ) from None
         try:
-            return acl.parse_policy(document)
+            return parse_policy(document)
         except ValueError as exc:  # InvalidRule too: it names the rule
             raise CommandError(f"{str(exc).rstrip('.')}. Nothing was changed.") from None
