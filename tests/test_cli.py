@@ -12,7 +12,7 @@ from clients.models import LiveSession, MqttClient
 
 # The real broker's fixtures, reached through request.getfixturevalue below.
 from tests.broker.conftest import broker, broker_options, control_socket, device, start_broker  # noqa: F401
-from tests.support.net import wait_for
+from tests.support.waiting import wait_for
 from workspaces.models import Membership, Organization, Workspace
 
 

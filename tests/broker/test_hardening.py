@@ -10,7 +10,8 @@ import pytest
 from clients.models import MqttClient
 from cloudsignal.broker.config import BrokerOptions, loopback_listeners
 from cloudsignal.broker.runner import BrokerThread
-from tests.broker.devices import Device, closed_within, connect_packet, packet_header, wait_until
+from tests.broker.devices import Device, closed_within, connect_packet, packet_header
+from tests.support.waiting import wait_for
 from workspaces.models import Organization
 
 MakeClient = Callable[..., tuple[MqttClient, str]]
@@ -205,7 +206,7 @@ def test_publishing_to_a_dollar_topic_ends_the_session(
     d.publish(topic, b"x", qos=1)
     assert d.wait_disconnected(5)
     assert broker.broker is not None
-    assert wait_until(lambda: broker.broker is not None and broker.broker.registry.connections == {})
+    wait_for(lambda: broker.broker is not None and broker.broker.registry.connections == {})
 
 
 @pytest.mark.parametrize(("publish_qos", "subscription_qos", "delivered"), [(0, 1, 0), (1, 2, 1), (2, 1, 1)])

@@ -14,7 +14,8 @@ from clients.models import MqttClient
 from cloudsignal.broker import tls
 from cloudsignal.broker.config import BrokerOptions, loopback_listeners
 from cloudsignal.broker.runner import BrokerThread
-from tests.broker.devices import Device, wait_until
+from tests.broker.devices import Device
+from tests.support.waiting import wait_for
 from workspaces.models import Organization
 
 MakeClient = Callable[..., tuple[MqttClient, str]]
@@ -63,7 +64,7 @@ def test_a_successful_login_records_last_connected(
         client.refresh_from_db()
         return client.last_connected is not None
 
-    assert wait_until(recorded)
+    wait_for(recorded)
 
 
 def test_tls_and_websocket_listeners(

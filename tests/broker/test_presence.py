@@ -8,7 +8,8 @@ from django.utils import timezone
 from clients.models import BROKER_STALE_AFTER_SECONDS, BrokerNode, LiveSession, MqttClient
 from cloudsignal.broker.config import BrokerOptions
 from cloudsignal.broker.runner import BrokerThread
-from tests.broker.devices import Device, wait_until
+from tests.broker.devices import Device
+from tests.support.waiting import wait_for
 from workspaces.models import Organization
 
 MakeClient = Callable[..., tuple[MqttClient, str]]
@@ -40,9 +41,9 @@ def test_a_live_session_is_listed_while_connected(
     d = device(client.full_username, password, "probe")
     assert d.connect() == 0
     listed = LiveSession.objects.alive().filter(client=client, mqtt_client_id="probe")
-    assert wait_until(listed.exists)
+    wait_for(listed.exists)
     d.close()
-    assert wait_until(lambda: not LiveSession.objects.filter(client=client).exists())
+    wait_for(lambda: not LiveSession.objects.filter(client=client).exists())
 
 
 def test_a_broker_whose_node_row_vanished_registers_again_with_its_sessions(
@@ -53,6 +54,6 @@ def test_a_broker_whose_node_row_vanished_registers_again_with_its_sessions(
     client, password = make_client(org, "sensor-1")
     d = device(client.full_username, password, "probe")
     assert d.connect() == 0
-    assert wait_until(lambda: LiveSession.objects.filter(client=client).exists())
+    wait_for(lambda: LiveSession.objects.filter(client=client).exists())
     BrokerNode.objects.all().delete()
-    assert wait_until(lambda: LiveSession.objects.alive().filter(client=client).exists(), timeout=10)
+    wait_for(lambda: LiveSession.objects.alive().filter(client=client).exists(), timeout=10)

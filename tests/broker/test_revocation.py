@@ -12,7 +12,8 @@ from clients.models import LiveSession, MqttClient
 from clients.provisioning import reset_password
 from cloudsignal.broker.auth import Login, Refusal
 from cloudsignal.broker.runner import BrokerThread
-from tests.broker.devices import Device, wait_until
+from tests.broker.devices import Device
+from tests.support.waiting import wait_for
 from workspaces.models import Organization, Workspace
 
 MakeClient = Callable[..., tuple[MqttClient, str]]
@@ -50,7 +51,7 @@ def test_a_revoking_change_ends_live_sessions_within_a_second(
     assert bystander.connect() == 0
     # The dashboard would list them by now. (Deleting a client while the broker inserts its
     # LiveSession row can fail the delete on PostgreSQL: see the broker's report to the lead.)
-    assert wait_until(lambda: LiveSession.objects.filter(client=client).count() == 2)
+    wait_for(lambda: LiveSession.objects.filter(client=client).count() == 2)
 
     started = time.monotonic()
     outcome = REVOCATIONS[change](client)
@@ -193,7 +194,7 @@ def test_disconnect_session_is_a_plain_kick(
     b = device(client.full_username, password, "b")
     assert a.connect() == 0
     assert b.connect() == 0
-    assert wait_until(lambda: LiveSession.objects.filter(client=client).count() == 2)
+    wait_for(lambda: LiveSession.objects.filter(client=client).count() == 2)
     row = LiveSession.objects.get(client=client, mqtt_client_id="a")
     outcome = hints.disconnect_session(row.pk)
     assert (outcome.broker_reachable, outcome.count) == (True, 1)

@@ -22,7 +22,8 @@ from django.db import connection
 
 from clients.models import BrokerNode, LiveSession, MqttClient
 from clients.provisioning import reset_password
-from tests.broker.devices import Device, wait_until
+from tests.broker.devices import Device
+from tests.support.waiting import wait_for
 from workspaces.models import Organization, Workspace
 
 pytestmark = pytest.mark.broker
@@ -129,7 +130,7 @@ def test_a_change_here_ends_sessions_in_the_broker_process_within_a_second(
     old_username = client.full_username
     d = devices(old_username, password, "a")
     assert d.connect() == 0
-    assert wait_until(lambda: LiveSession.objects.filter(client=client).exists())
+    wait_for(lambda: LiveSession.objects.filter(client=client).exists())
     started = time.monotonic()
     outcome = REVOCATIONS[change](client)
     assert d.wait_disconnected(1.0)
@@ -148,13 +149,13 @@ def test_presence_rows_follow_connections(
     client, password = make_client(org, "sensor-1")
     d = devices(client.full_username, password, "probe-7")
     assert d.connect() == 0
-    assert wait_until(lambda: LiveSession.objects.alive().filter(client=client).exists())
+    wait_for(lambda: LiveSession.objects.alive().filter(client=client).exists())
     row = LiveSession.objects.get(client=client)
     assert (row.mqtt_client_id, row.listener, row.remote_address) == ("probe-7", "mqtt", "127.0.0.1")
     client.refresh_from_db()
     assert client.last_connected is not None
     d.close()
-    assert wait_until(lambda: not LiveSession.objects.filter(client=client).exists())
+    wait_for(lambda: not LiveSession.objects.filter(client=client).exists())
 
 
 def test_a_rolled_back_change_kicks_nobody_in_the_broker_process(
@@ -182,7 +183,7 @@ def test_sigterm_stops_the_broker_cleanly_and_removes_its_presence(
         d = Device(process.ports["mqtt"], client.full_username, password, "a")
         try:
             assert d.connect() == 0
-            assert wait_until(lambda: LiveSession.objects.filter(client=client).exists())
+            wait_for(lambda: LiveSession.objects.filter(client=client).exists())
             assert process.stop() == 0
             assert d.wait_disconnected(5)
         finally:

@@ -26,7 +26,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from django.conf import settings
 
-from tests.support.net import free_port, port_open, wait_for
+from tests.support.net import free_port, port_open
+from tests.support.waiting import wait_for
 
 ROOT = Path(settings.BASE_DIR)
 

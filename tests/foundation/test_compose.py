@@ -20,7 +20,8 @@ import pytest
 import yaml
 from django.conf import settings
 
-from tests.support.net import free_port, port_open, wait_for
+from tests.support.net import free_port, port_open
+from tests.support.waiting import wait_for
 
 ROOT = Path(settings.BASE_DIR)
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from clients.models import LiveSession, MqttClient
 from tests.broker.devices import Device
-from tests.support.net import wait_for
+from tests.support.waiting import wait_for
 from workspaces.models import Organization
 
 pytestmark = pytest.mark.broker
