@@ -130,15 +130,6 @@ class MqttClient(models.Model):
         self.enabled = True
         return self._save_revoking(["enabled"])
 
-    def rename(self, username: str) -> SessionsEnded:
-        self.username = username
-        self.full_clean(exclude=["password_hash"])
-        return self._save_revoking(["username"])
-
-    def move_to(self, workspace: Workspace) -> SessionsEnded:
-        self.workspace = workspace
-        return self._save_revoking(["workspace"])
-
     def update(self, **changes: Any) -> SessionsEnded | None:
         """Apply several field changes at once; revoke when any of them is revoking."""
         revoking = {"username", "enabled", "workspace"} & {
@@ -161,26 +152,15 @@ class MqttClient(models.Model):
         self.save(update_fields=fields)
         return None
 
-    def revoke(self) -> SessionsEnded:
-        """End live sessions without changing anything else (an admin's explicit kick of all)."""
-        return self._save_revoking([])
-
-    def remove(self) -> SessionsEnded:
+    # Like the other verbs it answers what the broker ended, not Django's deletion counts (nothing
+    # reads those); a client deleted any other way, even from the shell, still reaches the broker.
+    def delete(self, *args: Any, **kwargs: Any) -> SessionsEnded:  # type: ignore[override]
         """Delete the credential and end its live sessions."""
         pk = self.pk
         with transaction.atomic():
             _lock_against_new_sessions([pk])
-            super().delete()
+            super().delete(*args, **kwargs)
             return announce_changed([pk])
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        # Any deletion of a single client, even one not made through remove(), reaches the broker.
-        pk = self.pk
-        with transaction.atomic():
-            _lock_against_new_sessions([pk])
-            result = super().delete(*args, **kwargs)
-            announce_changed([pk])
-        return result
 
     def _save_revoking(self, fields: list[str]) -> SessionsEnded:
         with transaction.atomic():

@@ -5,8 +5,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from clients import credentials
-from clients.models import MqttClient
 from clients.hints import SessionsEnded, announce_changed
+from clients.models import MqttClient
 from workspaces.models import Organization, Workspace
 
 
@@ -55,7 +55,7 @@ def reset_password(client: MqttClient, password: str | None = None) -> tuple[str
 @transaction.atomic
 def delete_workspace(workspace: Workspace) -> SessionsEnded:
     """Delete a workspace and every client in it, ending their live sessions."""
-    # Locked: see MqttClient.remove(); the broker must not add sessions to rows we are deleting.
+    # Locked: see MqttClient.delete(); the broker must not add sessions to rows we are deleting.
     client_ids = list(workspace.mqtt_clients.select_for_update().values_list("pk", flat=True))
     workspace.mqtt_clients.all().delete()
     workspace.delete()

@@ -220,7 +220,7 @@ def client_delete(request: AuthedRequest, pk: int) -> HttpResponse:
     require_change(request)
     if request.method == "POST":
         name = client.full_username
-        ended = client.remove()
+        ended = client.delete()
         messages.success(request, " ".join(filter(None, [f"Deleted {name}.", ended.describe()])))
         if request.htmx:
             return trigger_client_event(HttpResponseClientRedirect(reverse("clients:list")), "clientDeleted")

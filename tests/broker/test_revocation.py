@@ -25,11 +25,11 @@ def _other_workspace(org: Organization) -> Workspace:
 
 
 REVOCATIONS: dict[str, Callable[[MqttClient], object]] = {
-    "delete": lambda c: c.remove(),
+    "delete": lambda c: c.delete(),
     "disable": lambda c: c.disable(),
     "reset": lambda c: reset_password(c),
-    "rename": lambda c: c.rename("sensor-renamed"),
-    "move": lambda c: c.move_to(_other_workspace(c.organization)),
+    "rename": lambda c: c.update(username="sensor-renamed"),
+    "move": lambda c: c.update(workspace=_other_workspace(c.organization)),
 }
 
 

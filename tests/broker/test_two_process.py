@@ -114,11 +114,13 @@ def devices(remote: BrokerProcess) -> Iterator[Callable[..., Device]]:
 
 
 REVOCATIONS: dict[str, Callable[[MqttClient], object]] = {
-    "delete": lambda c: c.remove(),
+    "delete": lambda c: c.delete(),
     "disable": lambda c: c.disable(),
     "reset": lambda c: reset_password(c),
-    "rename": lambda c: c.rename("sensor-renamed"),
-    "move": lambda c: c.move_to(Workspace.objects.create(organization=c.organization, name="production")),
+    "rename": lambda c: c.update(username="sensor-renamed"),
+    "move": lambda c: c.update(
+        workspace=Workspace.objects.create(organization=c.organization, name="production")
+    ),
 }
 
 

@@ -151,15 +151,19 @@ def test_weaker_hash_parameters_are_flagged_for_rehash() -> None:
 
 
 @pytest.mark.parametrize(
-    ("verb", "args"),
-    [("disable", ()), ("set_password", ("another-password-42",)), ("rename", ("agent-2",))],
+    ("verb", "kwargs"),
+    [
+        ("disable", {}),
+        ("set_password", {"password": "another-password-42"}),
+        ("update", {"username": "agent-2"}),
+    ],
 )
 def test_revoking_changes_bump_the_credential_version(
-    org: Organization, verb: str, args: tuple[str, ...]
+    org: Organization, verb: str, kwargs: dict[str, str]
 ) -> None:
     client, _ = create_client(organization=org, username="agent-1")
     before = client.credential_version
-    getattr(client, verb)(*args)
+    getattr(client, verb)(**kwargs)
     assert MqttClient.objects.get(pk=client.pk).credential_version == before + 1
 
 

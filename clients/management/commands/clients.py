@@ -98,7 +98,7 @@ class Command(BaseCommand):
             return
         if command == "delete":
             summary = describe(client)
-            ended = client.remove()
+            ended = client.delete()
             self.emit({**summary, "deleted": True, **sessions(ended)}, f"Deleted {name}. {ended.describe()}")
             return
         ended = client.disable() if command == "disable" else client.enable()
