@@ -1,16 +1,15 @@
 """The Sessions page: every live MQTT session of the organization, with a plain "Disconnect"."""
 
-from django.contrib import messages
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import trigger_client_event
 
-from clients.models import LiveSession
 from clients.hints import disconnect_session
-from cloudsignal.http import AuthedRequest, render_dialog, wants_partial
+from clients.models import LiveSession
 from workspaces.access import require_change
+from workspaces.http import AuthedRequest, done, render_dialog, wants_partial
 
 # A page of sessions; a fleet larger than this is better searched from the Clients page.
 SESSIONS_SHOWN = 500
@@ -50,11 +49,13 @@ def session_disconnect(request: AuthedRequest, pk: int) -> HttpResponse:
     require_change(request)
     if request.method == "POST":
         ended = disconnect_session(session.pk)
-        outcome = " ".join(filter(None, [f"Disconnected {session.mqtt_client_id}.", ended.describe()]))
-        if wants_partial(request):
-            response = render(request, "clients/done.html#client-done", {"outcome": outcome})
-            return trigger_client_event(response, "sessionDisconnected", {"id": session.pk})
-        messages.success(request, outcome)
-        return redirect("clients:sessions")
+        return done(
+            request,
+            f"Disconnected {session.mqtt_client_id}.",
+            ended,
+            event="sessionDisconnected",
+            event_detail={"id": session.pk},
+            next_url=reverse("clients:sessions"),
+        )
     context = {"nav": "sessions", "session": session}
     return render_dialog(request, "clients/session_disconnect.html", "session-disconnect", context)

@@ -7,25 +7,24 @@ made it (create or reset): never in a redirect, the session, messages, a URL or 
 
 from typing import Any
 
-from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import IntegrityError
 from django.db.models import Count
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+from django_htmx.http import trigger_client_event
 
 from clients import credentials, provisioning
 from clients.forms import ClientCreateForm, ClientEditForm, PasswordResetForm
-from clients.models import LiveSession, MqttClient
 from clients.hints import SessionsEnded
-from cloudsignal.http import AuthedRequest, render_dialog, wants_partial
+from clients.models import LiveSession, MqttClient
 from workspaces.access import get_in_org, require_change
+from workspaces.http import AuthedRequest, done, render_dialog, wants_partial
 from workspaces.models import Workspace
 
 CLIENTS_PER_PAGE = 50
@@ -97,8 +96,6 @@ def client_create(request: AuthedRequest) -> HttpResponse:
             response = reveal(request, client, password, title="Client created")
             return trigger_client_event(response, "clientCreated", {"id": client.pk})
     context = {"nav": "clients", "form": form}
-    if wants_partial(request) and request.method == "POST":
-        return render(request, "clients/create.html#client-create", context)
     return render_dialog(request, "clients/create.html", "client-create", context)
 
 
@@ -175,23 +172,16 @@ def client_edit(request: AuthedRequest, pk: int) -> HttpResponse:
             # Another admin took the username between update()'s check and its save.
             form.add_error("username", "A client with this username already exists in this organization.")
         else:
-            return done(request, client, "Client saved.", ended, event="clientChanged")
+            return done(
+                request,
+                "Client saved.",
+                ended,
+                event="clientChanged",
+                event_detail={"id": client.pk},
+                next_url=reverse("clients:detail", args=[client.pk]),
+            )
     context = {"nav": "clients", "client": client, "form": form}
-    if wants_partial(request) and request.method == "POST":
-        return render(request, "clients/edit.html#client-edit", context)
     return render_dialog(request, "clients/edit.html", "client-edit", context)
-
-
-def done(
-    request: AuthedRequest, client: MqttClient, message: str, ended: SessionsEnded | None, *, event: str
-) -> HttpResponse:
-    """After a change: a closing note in the dialog (htmx), or back to the client page with a message."""
-    outcome = " ".join(filter(None, [message, ended.describe() if ended else ""]))
-    if wants_partial(request):
-        response = render(request, "clients/done.html#client-done", {"client": client, "outcome": outcome})
-        return trigger_client_event(response, event, {"id": client.pk})
-    messages.success(request, outcome)
-    return redirect("clients:detail", pk=client.pk)
 
 
 @never_cache
@@ -209,8 +199,6 @@ def client_reset_password(request: AuthedRequest, pk: int) -> HttpResponse:
             response = reveal(request, client, password, title="Password reset", ended=ended)
             return trigger_client_event(response, "passwordReset", {"id": client.pk})
     context = {"nav": "clients", "client": client, "form": form}
-    if wants_partial(request) and request.method == "POST":
-        return render(request, "clients/reset_password.html#client-reset-password", context)
     return render_dialog(request, "clients/reset_password.html", "client-reset-password", context)
 
 
@@ -221,9 +209,13 @@ def client_delete(request: AuthedRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         name = client.full_username
         ended = client.delete()
-        messages.success(request, " ".join(filter(None, [f"Deleted {name}.", ended.describe()])))
-        if request.htmx:
-            return trigger_client_event(HttpResponseClientRedirect(reverse("clients:list")), "clientDeleted")
-        return redirect("clients:list")
+        return done(
+            request,
+            f"Deleted {name}.",
+            ended,
+            event="clientDeleted",
+            next_url=reverse("clients:list"),
+            navigate=True,
+        )
     context = {"nav": "clients", "client": client, "live_count": len(live_sessions_of(client))}
     return render_dialog(request, "clients/delete.html", "client-delete", context)

@@ -2,8 +2,17 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from clients.workspace_views import workspace_delete
+from cloudsignal import views
+from workspaces import urls as workspace_urls
 from workspaces import views as workspace_views
 from workspaces.forms import EmailLoginForm
+
+# The workspace pages, with the one clients owns: deleting a workspace deletes its clients too.
+workspace_pages = [
+    *workspace_urls.urlpatterns,
+    path("workspaces/<int:pk>/delete/", workspace_delete, name="delete"),
+]
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="clients:list"), name="home"),
@@ -17,8 +26,10 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("organization/switch/", workspace_views.switch_organization, name="switch-organization"),
-    path("healthz", workspace_views.healthz, name="healthz"),
+    path("healthz", views.healthz, name="healthz"),
+    path("help/username-format/", views.help_username_format, name="help-username-format"),
+    path("help/first-connection/", views.help_first_connection, name="help-first-connection"),
     path("clients/", include("clients.urls")),
     path("acl/", include("clients.acl.urls")),
-    path("", include("workspaces.urls")),
+    path("", include((workspace_pages, workspace_urls.app_name))),
 ]

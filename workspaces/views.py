@@ -1,6 +1,8 @@
-from pathlib import Path
+"""First-run setup, switching organization, Settings → Organization, and the Workspaces pages.
 
-from django.conf import settings
+Deleting a workspace takes its clients with it, so that page lives in clients/workspace_views.py.
+"""
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_not_required
@@ -10,13 +12,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from clients import provisioning
-from clients.models import USERNAME_HELP
-from cloudsignal.http import AuthedRequest, render_dialog, wants_partial
 from workspaces.access import get_in_org, require_change, require_owner
 from workspaces.forms import OrganizationForm, SetupForm, WorkspaceForm
+from workspaces.http import AuthedRequest, done, render_dialog, wants_partial
 from workspaces.middleware import SESSION_ORGANIZATION_KEY
 from workspaces.models import Workspace
 from workspaces.onboarding import set_up_first_owner
@@ -50,12 +49,6 @@ def switch_organization(request: HttpRequest) -> HttpResponse:
     return redirect("clients:list")
 
 
-@login_not_required
-@require_http_methods(["GET", "HEAD"])
-def healthz(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("ok", content_type="text/plain")
-
-
 # Settings → Organization
 
 
@@ -86,24 +79,16 @@ def workspace_list(request: AuthedRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def workspace_saved(request: AuthedRequest, event: str) -> HttpResponse:
-    if wants_partial(request):
-        response = render(request, "clients/done.html#client-done", {"outcome": "Workspace saved."})
-        return trigger_client_event(response, event)
-    messages.success(request, "Workspace saved.")
-    return redirect("workspaces:list")
-
-
 @require_http_methods(["GET", "POST"])
 def workspace_create(request: AuthedRequest) -> HttpResponse:
     require_change(request)
     form = WorkspaceForm(request.POST or None, organization=request.organization)
     if request.method == "POST" and form.is_valid():
         form.save()
-        return workspace_saved(request, "workspaceCreated")
+        return done(
+            request, "Workspace saved.", event="workspaceCreated", next_url=reverse("workspaces:list")
+        )
     context = {"nav": "workspaces", "form": form, "workspace": None}
-    if wants_partial(request) and request.method == "POST":
-        return render(request, "workspaces/form.html#workspace-form", context)
     return render_dialog(request, "workspaces/form.html", "workspace-form", context)
 
 
@@ -114,60 +99,8 @@ def workspace_rename(request: AuthedRequest, pk: int) -> HttpResponse:
     form = WorkspaceForm(request.POST or None, organization=request.organization, workspace=workspace)
     if request.method == "POST" and form.is_valid():
         form.save()
-        return workspace_saved(request, "workspaceRenamed")
+        return done(
+            request, "Workspace saved.", event="workspaceRenamed", next_url=reverse("workspaces:list")
+        )
     context = {"nav": "workspaces", "form": form, "workspace": workspace}
-    if wants_partial(request) and request.method == "POST":
-        return render(request, "workspaces/form.html#workspace-form", context)
     return render_dialog(request, "workspaces/form.html", "workspace-form", context)
-
-
-# The confirmation names this many of the clients that go with a workspace, then counts the rest.
-CLIENTS_NAMED = 10
-
-
-@require_http_methods(["GET", "POST"])
-def workspace_delete(request: AuthedRequest, pk: int) -> HttpResponse:
-    workspace = get_in_org(request, Workspace.objects.all(), pk=pk)
-    require_change(request)
-    if request.method == "POST" and not workspace.is_default:
-        name = workspace.name
-        ended = provisioning.delete_workspace(workspace)
-        messages.success(request, " ".join(filter(None, [f"Deleted workspace {name}.", ended.describe()])))
-        if request.htmx:
-            return trigger_client_event(
-                HttpResponseClientRedirect(reverse("workspaces:list")), "workspaceDeleted"
-            )
-        return redirect("workspaces:list")
-    clients = workspace.mqtt_clients.select_related("organization").order_by("username")
-    client_count = clients.count()
-    named_clients = list(clients[:CLIENTS_NAMED])
-    context = {
-        "nav": "workspaces",
-        "workspace": workspace,
-        "client_count": client_count,
-        "named_clients": named_clients,
-        "more_clients": client_count - len(named_clients),
-        "refused": request.method == "POST",
-    }
-    return render_dialog(request, "workspaces/delete.html", "workspace-delete", context)
-
-
-# Help pages the guide links to
-
-
-@require_GET
-def help_username_format(request: AuthedRequest) -> HttpResponse:
-    return render(request, "help/username_format.html", {"nav": "help", "username_help": USERNAME_HELP})
-
-
-@require_GET
-def help_first_connection(request: AuthedRequest) -> HttpResponse:
-    context = {
-        "nav": "help",
-        "full_username": f"agent-research-01@{request.organization.pk}",
-        "tls_cert_configured": bool(settings.TLS_CERT),
-        # The name cloudsignal.broker.tls.CERT_NAME gives it (the dashboard does not import the broker;
-        # tests/views check that the two agree).
-        "self_signed_cert": Path(settings.DATA_DIR) / "broker-cert.pem",
-    }
-    return render(request, "help/first_connection.html", context)

@@ -86,8 +86,8 @@ ROUTES = [
         methods=("GET", "POST"),
         data=lambda o: {"name": "Renamed A"},
     ),
-    Route("workspaces:help-username-format", full_page=True),
-    Route("workspaces:help-first-connection", full_page=True),
+    Route("help-username-format", full_page=True),
+    Route("help-first-connection", full_page=True),
 ]
 OBJECT_ROUTES = [r for r in ROUTES if r.target]
 CHANGES = [r for r in ROUTES if r.change]

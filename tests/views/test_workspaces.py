@@ -83,7 +83,7 @@ class TestHelp:
     def test_username_format_shows_the_real_organization_id(
         self, owner_client: Client, org: Organization
     ) -> None:
-        page = owner_client.get(reverse("workspaces:help-username-format")).content.decode()
+        page = owner_client.get(reverse("help-username-format")).content.decode()
         assert f"agent-research-01@{org.pk}" in page
 
     def test_first_connection_shows_host_ports_and_the_certificate(
@@ -92,7 +92,7 @@ class TestHelp:
         settings.PUBLIC_HOST = "mqtt.example.net"
         settings.MQTTS_PORT = 18883
         settings.TLS_CERT = ""
-        page = owner_client.get(reverse("workspaces:help-first-connection")).content.decode()
+        page = owner_client.get(reverse("help-first-connection")).content.decode()
         assert f"agent-research-01@{org.pk}" in page
         assert "mqtts://mqtt.example.net:18883" in page
         assert str(self_signed_paths(settings.DATA_DIR)[0]) in page
