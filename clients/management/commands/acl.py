@@ -11,12 +11,11 @@ import sys
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from acl.language import RuleSpec, parse_policy
 from clients.models import AclRule
-from workspaces.models import Organization, Workspace
+from workspaces.cli import organization_by_id, workspace_by_name
 
 
 class Command(BaseCommand):
@@ -33,30 +32,17 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["command"] == "export":
-            workspace = self._workspace(options["org"], options["workspace"])
+            workspace = workspace_by_name(organization_by_id(options["org"]), options["workspace"])
             self.stdout.write(
                 json.dumps(AclRule.objects.export_policy(workspace), indent=2, ensure_ascii=False)
             )
             return
         # The file first: a bad one is reported the same whatever the database holds.
         default, specs = self._read(options["file"])
-        workspace = self._workspace(options["org"], options["workspace"])
+        workspace = workspace_by_name(organization_by_id(options["org"]), options["workspace"])
         AclRule.objects.replace_policy(workspace, default, specs)
         noun = "rule" if len(specs) == 1 else "rules"
         self.stderr.write(f"Imported {len(specs)} {noun} into {workspace.name}; default: {default}.")
-
-    def _workspace(self, org_id: str, name: str) -> Workspace:
-        try:
-            organization = Organization.objects.get(pk=org_id)
-        except (Organization.DoesNotExist, ValidationError, ValueError):
-            raise CommandError(f"No organization with ID {org_id}.") from None
-        try:
-            return Workspace.objects.in_org(organization).get(name__iexact=name)
-        except Workspace.DoesNotExist:
-            names = ", ".join(Workspace.objects.in_org(organization).values_list("name", flat=True))
-            raise CommandError(
-                f"No workspace named {name!r} in {organization.name} (it has: {names})."
-            ) from None
 
     def _read(self, path: str) -> tuple[str, list[RuleSpec]]:
         try:

@@ -16,10 +16,10 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from clients import provisioning
-from clients.models import MqttClient
 from clients.hints import SessionsEnded
-from workspaces.management.commands.organizations import organization_by_id
-from workspaces.models import Organization, Workspace
+from clients.models import MqttClient
+from workspaces.cli import organization_by_id, workspace_by_name
+from workspaces.models import Organization
 
 VERBS = ("reset-password", "disable", "enable", "delete")
 
@@ -119,14 +119,6 @@ def client_by_full_username(full_username: str) -> MqttClient:
     if client is None:
         raise CommandError(f"No client {username!r} in {organization.name}.")
     return client
-
-
-def workspace_by_name(organization: Organization, name: str) -> Workspace:
-    try:
-        return Workspace.objects.in_org(organization).get(name__iexact=name.strip())
-    except Workspace.DoesNotExist:
-        names = ", ".join(Workspace.objects.in_org(organization).values_list("name", flat=True))
-        raise CommandError(f"No workspace named {name!r} in {organization.name} (it has: {names}).") from None
 
 
 def describe(client: MqttClient) -> dict[str, Any]:

@@ -9,23 +9,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 from django.db import transaction
 
+from workspaces.cli import form_errors
 from workspaces.forms import OrganizationForm
 from workspaces.models import Organization
 from workspaces.onboarding import create_organization, find_or_create_user
-
-
-def organization_by_id(org_id: str) -> Organization:
-    """The organization with this Organization ID, or a CommandError the user can act on."""
-    try:
-        return Organization.objects.get(pk=org_id.strip())
-    except (Organization.DoesNotExist, ValidationError, ValueError):
-        raise CommandError(
-            f"No organization with ID {org_id!r}. List them with: manage.py organizations list"
-        ) from None
-
-
-def form_errors(form: Any) -> str:
-    return " ".join(str(error) for errors in form.errors.values() for error in errors)
 
 
 class Command(BaseCommand):

@@ -7,8 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 
+from workspaces.cli import form_errors, organization_by_id
 from workspaces.forms import WorkspaceForm
-from workspaces.management.commands.organizations import form_errors, organization_by_id
 from workspaces.models import Workspace
 
 
