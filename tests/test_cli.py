@@ -9,9 +9,6 @@ from django.core.management import call_command, execute_from_command_line
 from django.core.management.base import CommandError
 
 from clients.models import LiveSession, MqttClient
-
-# The real broker's fixtures, reached through request.getfixturevalue below.
-from tests.broker.conftest import broker, broker_options, control_socket, device, start_broker  # noqa: F401
 from tests.support.waiting import wait_for
 from workspaces.models import Membership, Organization, Workspace
 
@@ -148,7 +145,7 @@ def test_revoking_commands_end_live_sessions(
     org: Organization, make_client: Any, request: pytest.FixtureRequest
 ) -> None:
     """disable and reset-password reach the running broker as the dashboard does, and say how many ended."""
-    make_device = request.getfixturevalue("device")  # a real broker on free ports (tests/broker)
+    make_device = request.getfixturevalue("device")  # a real broker on free ports
     client, password = make_client(org, "agent-cli")
     phone = make_device(client.full_username, password, "phone")
     assert phone.connect() == 0

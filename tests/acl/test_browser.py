@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 from acl.language import RuleSpec
 from clients.models import AclRule
 from clients.provisioning import create_client
-from tests.browser.conftest import Visit
+from tests.support.browser_fixtures import Visit
 from workspaces.onboarding import create_organization, find_or_create_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from clients.models import MqttClient
-from tests.browser.conftest import Visit
+from tests.support.browser_fixtures import Visit
 from workspaces.models import Workspace
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -5,9 +5,6 @@ from collections.abc import Callable
 import pytest
 
 from clients.models import BrokerNode, LiveSession, MqttClient
-
-# The real broker's fixtures, for the few view tests that run the dashboard against it.
-from tests.broker.conftest import broker, broker_options, control_socket, device, start_broker  # noqa: F401
 from workspaces.models import Organization, Workspace
 
 

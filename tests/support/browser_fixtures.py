@@ -1,4 +1,5 @@
-"""Playwright's sync API driving Debian's Chromium against a live server.
+"""Playwright's sync API driving Debian's Chromium against a live server: the `visit` fixture. A pytest
+plugin, registered once in tests/conftest.py.
 
 Skipped with a reason when chromium is not installed, except on CI (CI set), where that is a failure.
 """
@@ -6,12 +7,13 @@ Skipped with a reason when chromium is not installed, except on CI (CI set), whe
 import os
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.db import connections
+
+from tests.support.waiting import wait_for
 
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_ARGS = [
@@ -60,17 +62,14 @@ def visit(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Visit]:
         finally:
             context.close()
             browser.close()
-            wait_for_request_threads()
+            # Each request thread closes its database connection as it ends; PostgreSQL refuses to
+            # drop the test database while one is open.
+            wait_for(request_threads_finished)
             # While Playwright's loop runs, Django keys this thread's connections by context, so the
             # test body had its own; close it here, or PostgreSQL cannot drop the test database.
             connections.close_all()
 
 
-def wait_for_request_threads(deadline_seconds: float = 10.0) -> None:
-    """Wait until the live server has finished every request thread, so each has closed its database
-    connection (PostgreSQL refuses to drop the test database while one is open)."""
-    deadline = time.monotonic() + deadline_seconds
-    while time.monotonic() < deadline:
-        if not any("process_request_thread" in t.name for t in threading.enumerate()):
-            return
-        time.sleep(0.05)
+def request_threads_finished() -> bool:
+    """The live server has finished every request thread."""
+    return not any("process_request_thread" in t.name for t in threading.enumerate())
