@@ -14,8 +14,8 @@ from django_htmx.http import trigger_client_event
 
 from clients.acl.forms import DefaultForm, RuleForm, SimulatorForm
 from clients.models import AclRule, MqttClient
-from cloudsignal.http import AuthedRequest, wants_partial
 from workspaces.access import get_in_org, membership_of, organization_of, require_change
+from workspaces.http import AuthedRequest, done, render_dialog, wants_partial
 from workspaces.models import Workspace
 
 TEMPLATE = "acl/rules.html"
@@ -68,21 +68,6 @@ def rules(request: AuthedRequest) -> HttpResponse:
     return render(request, TEMPLATE, context)
 
 
-def _dialog(request: AuthedRequest, partial: str, context: dict[str, Any]) -> HttpResponse:
-    """A dialog's content: inside a <dialog> for htmx, as a full page otherwise."""
-    if wants_partial(request):
-        return render(request, f"{TEMPLATE}#{partial}-dialog", context)
-    return render(request, "acl/page.html", {**context, "nav": "acl", "partial": f"{TEMPLATE}#{partial}"})
-
-
-def _done(request: AuthedRequest, workspace: Workspace, event: str) -> HttpResponse:
-    """After a change: htmx closes the dialog (empty swap) and the table refreshes on the event;
-    without JS, back to the rules page."""
-    if wants_partial(request):
-        return trigger_client_event(HttpResponse(""), event)
-    return HttpResponseRedirect(_rules_url(workspace))
-
-
 @require_http_methods(["GET", "POST"])
 def rule_add(request: AuthedRequest, workspace_id: int) -> HttpResponse:
     workspace = _workspace(request, workspace_id)
@@ -90,15 +75,17 @@ def rule_add(request: AuthedRequest, workspace_id: int) -> HttpResponse:
     form = RuleForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         AclRule.objects.append(workspace, form.spec())
-        return _done(request, workspace, "ruleAdded")
+        # No message: htmx closes the dialog with an empty swap, and the table refreshes on the event.
+        return done(request, event="ruleAdded", next_url=_rules_url(workspace))
     context = {
+        "nav": "acl",
         "workspace": workspace,
         "form": form,
         "action_url": reverse("acl:rule-add", args=[workspace.pk]),
         "title": f"Add a rule to {workspace.name}",
         "client_names": MqttClient.objects.filter(workspace=workspace).values_list("username", flat=True),
     }
-    return _dialog(request, "rule", context)
+    return render_dialog(request, TEMPLATE, "rule", context, page="acl/page.html")
 
 
 @require_http_methods(["GET", "POST"])
@@ -108,8 +95,9 @@ def rule_edit(request: AuthedRequest, workspace_id: int, rule_id: int) -> HttpRe
     form = RuleForm.for_rule(rule, request.POST or None)
     if request.method == "POST" and form.is_valid():
         rule.change(form.spec())
-        return _done(request, rule.workspace, "ruleChanged")
+        return done(request, event="ruleChanged", next_url=_rules_url(rule.workspace))
     context = {
+        "nav": "acl",
         "workspace": rule.workspace,
         "rule": rule,
         "form": form,
@@ -119,7 +107,7 @@ def rule_edit(request: AuthedRequest, workspace_id: int, rule_id: int) -> HttpRe
             "username", flat=True
         ),
     }
-    return _dialog(request, "rule", context)
+    return render_dialog(request, TEMPLATE, "rule", context, page="acl/page.html")
 
 
 @require_http_methods(["POST"])
@@ -141,14 +129,15 @@ def rule_delete(request: AuthedRequest, workspace_id: int, rule_id: int) -> Http
     require_change(request)
     if request.method == "POST":
         rule.remove()
-        return _done(request, rule.workspace, "ruleDeleted")
+        return done(request, event="ruleDeleted", next_url=_rules_url(rule.workspace))
     context = {
+        "nav": "acl",
         "workspace": rule.workspace,
         "rule": rule,
         "action_url": reverse("acl:rule-delete", args=[rule.workspace_id, rule.pk]),
         "title": f"Delete rule {rule.position + 1}?",
     }
-    return _dialog(request, "delete", context)
+    return render_dialog(request, TEMPLATE, "delete", context, page="acl/page.html")
 
 
 @require_http_methods(["POST"])
