@@ -112,6 +112,20 @@ class TestCreate:
         assert body.lstrip().startswith("<dialog data-open")
         assert 'id="client-create"' in body
 
+    def test_a_refused_form_replaces_only_itself_inside_its_dialog(
+        self, owner_client: Client, org: Organization
+    ) -> None:
+        """The dialog's form posts back into its own element (hx-target): the answer is that element alone,
+        with the error beside the field, never a second <dialog> inside the first."""
+        data = {"username": "bad name", "password": "", "workspace": org.default_workspace.pk}
+        headers = {**HTMX, "HX-Target": "client-create"}
+        response = owner_client.post(reverse("clients:create"), data, headers=headers)
+        body = response.content.decode()
+        assert response.status_code == 200
+        assert body.lstrip().startswith('<section id="client-create"') and "<dialog" not in body
+        assert "no @, spaces or dots" in body
+        assert not MqttClient.objects.exists()
+
     def test_generate_gives_a_new_password_each_time(self, owner_client: Client, org: Organization) -> None:
         first = owner_client.get(reverse("clients:generate-password"), headers=HTMX)
         second = owner_client.get(reverse("clients:generate-password"), headers=HTMX)
