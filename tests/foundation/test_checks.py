@@ -1,4 +1,5 @@
-"""Lint, types, migrations and Django's deployment checks are part of the suite."""
+"""Lint, migrations and Django's deployment checks are part of the suite. Types are not: mypy from
+cold takes 20-35 s, so it runs in `make check` (which CI runs before the suite)."""
 
 import os
 import secrets
@@ -25,11 +26,6 @@ def test_ruff_lint_is_clean() -> None:
 
 def test_ruff_format_is_clean() -> None:
     result = run(str(BIN / "ruff"), "format", "--check", "--no-cache", ".")
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_mypy_is_clean(tmp_path: Path) -> None:
-    result = run(str(BIN / "mypy"), "--cache-dir", str(tmp_path / "mypy"), ".")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
