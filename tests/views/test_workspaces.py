@@ -1,4 +1,4 @@
-"""Workspaces, Settings → Organization, the help pages and the Sessions page."""
+"""Workspaces, Settings → Organization and the Sessions page."""
 
 from collections.abc import Callable
 from typing import Any
@@ -7,8 +7,6 @@ from django.test import Client
 from django.urls import reverse
 
 from clients.models import LiveSession, MqttClient
-from cloudsignal.broker.broker import WEBSOCKET_PATH
-from cloudsignal.broker.tls import self_signed_paths
 from workspaces.models import Organization, Workspace
 
 HTMX = {"HX-Request": "true"}
@@ -77,27 +75,6 @@ class TestOrganizationSettings:
         assert response.status_code == 200 and response.context["form"].errors
         org.refresh_from_db()
         assert org.name == "Organization A"
-
-
-class TestHelp:
-    def test_username_format_shows_the_real_organization_id(
-        self, owner_client: Client, org: Organization
-    ) -> None:
-        page = owner_client.get(reverse("help-username-format")).content.decode()
-        assert f"agent-research-01@{org.pk}" in page
-
-    def test_first_connection_shows_host_ports_and_the_certificate(
-        self, owner_client: Client, org: Organization, settings: Any
-    ) -> None:
-        settings.PUBLIC_HOST = "mqtt.example.net"
-        settings.MQTTS_PORT = 18883
-        settings.TLS_CERT = ""
-        page = owner_client.get(reverse("help-first-connection")).content.decode()
-        assert f"agent-research-01@{org.pk}" in page
-        assert "mqtts://mqtt.example.net:18883" in page
-        assert str(self_signed_paths(settings.DATA_DIR)[0]) in page
-        assert "--cafile cert.pem" in page and 'tls_set(ca_certs="cert.pem")' in page
-        assert f"ws://mqtt.example.net:{settings.WS_PORT}{WEBSOCKET_PATH}" in page
 
 
 class TestSessions:
