@@ -75,6 +75,11 @@ def viewer_client(viewer: User) -> Client:
 
 
 @pytest.fixture
+def admin_client(admin_user: User) -> Client:
+    return _signed_in(admin_user)
+
+
+@pytest.fixture
 def outsider_client(outsider: User, other_org: Organization) -> Client:
     return _signed_in(outsider)
 

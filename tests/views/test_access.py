@@ -1,35 +1,60 @@
-"""One access checklist for every dashboard URL: it works for the owner, viewers get 403 on every
-change, outsiders get 404 on every object of another organization, a wrong method is 405, and an
-unknown id is 404."""
+"""One access checklist for every dashboard URL, the ACL pages included: it works for the owner (each
+change checked by its effect, not only its status), viewers get 403 on every change, outsiders get 404
+on every object of another organization, a wrong method is 405, and an unknown id is 404. A refused
+request changes nothing (`snapshot()`)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from django.db.models import Model
 from django.test import Client
 from django.urls import reverse
 
 from clients.credentials import generate_password
-from clients.models import LiveSession, MqttClient
+from clients.models import AclRule, LiveSession, MqttClient
+from tests.support.hint_fixtures import ControlListener
 from workspaces.models import Organization, Workspace
 
 
 @dataclass(frozen=True)
 class Route:
     name: str
-    # Which object the URL names: "client", "workspace", "session" or None.
+    # Which object the URL names: "client", "workspace", "session", "rule" or None.
     target: str | None = None
+    # The URL's keyword for the target's id: "pk", or the ACL pages' "workspace_id" and "rule_id".
+    key: str = "pk"
     change: bool = False
     methods: tuple[str, ...] = ("GET",)
     data: Callable[[dict[str, Any]], dict[str, Any]] = field(default=lambda objects: {})
     owner_only: bool = False
     # A page that htmx never swaps in whole (it only refreshes parts of it).
     full_page: bool = False
+    # A successful POST without htmx: where it redirects (None: it answers 200 with a page, like the
+    # copy-once secret), and what proves it did its work, given the objects as they were before and
+    # the response. A form re-rendered with an error answers 200 too, so the status proves nothing.
+    redirect: Callable[[dict[str, Any]], str] | None = None
+    done: Callable[[dict[str, Any], Any], bool] | None = None
 
     def __str__(self) -> str:
         return self.name
 
+
+def now(obj: Model) -> Any:
+    """The row as the database has it now (None once it is deleted)."""
+    return type(obj)._default_manager.filter(pk=obj.pk).first()
+
+
+def rules_page(objects: dict[str, Any]) -> str:
+    return f"{reverse('acl:rules')}?workspace={objects['workspace'].pk}"
+
+
+def topics(workspace: Workspace) -> list[str]:
+    return list(AclRule.objects.in_workspace(workspace).values_list("topic", flat=True))
+
+
+RULE = {"client": "agent-*", "action": "publish", "topic": "sensors/${clientid}/#", "permission": "allow"}
 
 ROUTES = [
     Route("clients:list"),
@@ -43,6 +68,7 @@ ROUTES = [
             "password": generate_password(),
             "workspace": o["org"].default_workspace.pk,
         },
+        done=lambda o, r: MqttClient.objects.in_org(o["org"]).filter(username="agent-new").exists(),
     ),
     Route("clients:generate-password", change=True),
     Route("clients:detail", target="client", full_page=True),
@@ -58,6 +84,10 @@ ROUTES = [
             "description": "moved",
             "enabled": "on",
         },
+        redirect=lambda o: reverse("clients:detail", kwargs={"pk": o["client"].pk}),
+        done=lambda o, r: (
+            (now(o["client"]).username, now(o["client"]).workspace) == ("agent-renamed", o["staging"])
+        ),
     ),
     Route(
         "clients:reset-password",
@@ -65,19 +95,51 @@ ROUTES = [
         change=True,
         methods=("GET", "POST"),
         data=lambda o: {"password": generate_password()},
+        done=lambda o, r: now(o["client"]).password_hash != o["client"].password_hash,
     ),
-    Route("clients:delete", target="client", change=True, methods=("GET", "POST")),
-    Route("clients:session-disconnect", target="session", change=True, methods=("GET", "POST")),
+    Route(
+        "clients:delete",
+        target="client",
+        change=True,
+        methods=("GET", "POST"),
+        redirect=lambda o: reverse("clients:list"),
+        done=lambda o, r: now(o["client"]) is None,
+    ),
+    Route(
+        "clients:session-disconnect",
+        target="session",
+        change=True,
+        methods=("GET", "POST"),
+        redirect=lambda o: reverse("clients:sessions"),
+        # Ending the session is the broker's: the dashboard asks it to.
+        done=lambda o, r: {"op": "disconnect-session", "session": o["session"].pk} in o["control"].messages,
+    ),
     Route("workspaces:list"),
-    Route("workspaces:create", change=True, methods=("GET", "POST"), data=lambda o: {"name": "production"}),
+    Route(
+        "workspaces:create",
+        change=True,
+        methods=("GET", "POST"),
+        data=lambda o: {"name": "production"},
+        redirect=lambda o: reverse("workspaces:list"),
+        done=lambda o, r: Workspace.objects.in_org(o["org"]).filter(name="production").exists(),
+    ),
     Route(
         "workspaces:rename",
         target="workspace",
         change=True,
         methods=("GET", "POST"),
         data=lambda o: {"name": "qa"},
+        redirect=lambda o: reverse("workspaces:list"),
+        done=lambda o, r: now(o["workspace"]).name == "qa",
     ),
-    Route("workspaces:delete", target="workspace", change=True, methods=("GET", "POST")),
+    Route(
+        "workspaces:delete",
+        target="workspace",
+        change=True,
+        methods=("GET", "POST"),
+        redirect=lambda o: reverse("workspaces:list"),
+        done=lambda o, r: now(o["workspace"]) is None,
+    ),
     Route(
         "workspaces:organization",
         change=True,
@@ -85,9 +147,71 @@ ROUTES = [
         full_page=True,
         methods=("GET", "POST"),
         data=lambda o: {"name": "Renamed A"},
+        redirect=lambda o: reverse("workspaces:organization"),
+        done=lambda o, r: now(o["org"]).name == "Renamed A",
     ),
     Route("help-username-format", full_page=True),
     Route("help-first-connection", full_page=True),
+    # The ACL pages: a workspace's rules ("first/#", then "second/#"), its default and the simulator.
+    Route("acl:rules"),
+    Route(
+        "acl:rule-add",
+        target="workspace",
+        key="workspace_id",
+        change=True,
+        methods=("GET", "POST"),
+        data=lambda o: RULE,
+        redirect=rules_page,
+        done=lambda o, r: topics(o["workspace"]) == ["first/#", "second/#", RULE["topic"]],
+    ),
+    Route(
+        "acl:rule-edit",
+        target="rule",
+        key="rule_id",
+        change=True,
+        methods=("GET", "POST"),
+        data=lambda o: RULE,
+        redirect=rules_page,
+        done=lambda o, r: (now(o["rule"]).client, now(o["rule"]).topic) == (RULE["client"], RULE["topic"]),
+    ),
+    Route(
+        "acl:rule-move",
+        target="rule",
+        key="rule_id",
+        change=True,
+        methods=("POST",),
+        data=lambda o: {"direction": "down"},
+        redirect=rules_page,
+        done=lambda o, r: topics(o["workspace"]) == ["second/#", "first/#"],
+    ),
+    Route(
+        "acl:rule-delete",
+        target="rule",
+        key="rule_id",
+        change=True,
+        methods=("GET", "POST"),
+        redirect=rules_page,
+        done=lambda o, r: topics(o["workspace"]) == ["second/#"],
+    ),
+    Route(
+        "acl:default",
+        target="workspace",
+        key="workspace_id",
+        change=True,
+        methods=("POST",),
+        data=lambda o: {"default": "deny"},
+        redirect=rules_page,
+        done=lambda o, r: now(o["workspace"]).default_permission == "deny",
+    ),
+    # "Test access" changes nothing, so viewers may use it too.
+    Route(
+        "acl:simulate",
+        target="workspace",
+        key="workspace_id",
+        methods=("GET", "POST"),
+        data=lambda o: {"username": "agent-research-01", "action": "publish", "topic": "first/x"},
+        done=lambda o, r: b'id="decision"' in r.content,
+    ),
 ]
 OBJECT_ROUTES = [r for r in ROUTES if r.target]
 CHANGES = [r for r in ROUTES if r.change]
@@ -95,19 +219,35 @@ CHANGES = [r for r in ROUTES if r.change]
 
 @pytest.fixture
 def objects(
-    org: Organization, a_client: MqttClient, staging: Workspace, live_session: LiveSession
+    org: Organization,
+    a_client: MqttClient,
+    staging: Workspace,
+    live_session: LiveSession,
+    control: ControlListener,
 ) -> dict[str, Any]:
-    return {"org": org, "client": a_client, "workspace": staging, "staging": staging, "session": live_session}
+    rule = AclRule.objects.create(workspace=staging, position=0, topic="first/#")
+    AclRule.objects.create(workspace=staging, position=1, topic="second/#")
+    return {
+        "org": org,
+        "client": a_client,
+        "workspace": staging,
+        "staging": staging,
+        "session": live_session,
+        "rule": rule,
+        # Where the broker would be: the hints the dashboard sends it.
+        "control": control,
+    }
 
 
 def url(route: Route, objects: dict[str, Any], pk: int | None = None) -> str:
+    """The URL of the route's target, or of `pk` in its place."""
     if route.target is None:
         return reverse(route.name)
-    return reverse(route.name, kwargs={"pk": pk if pk is not None else objects[route.target].pk})
-
-
-def change_method(route: Route) -> str:
-    return "POST" if "POST" in route.methods else "GET"
+    target = objects[route.target]
+    kwargs = {route.key: target.pk if pk is None else pk}
+    if route.target == "rule":  # a rule is found under its workspace
+        kwargs["workspace_id"] = target.workspace_id
+    return reverse(route.name, kwargs=kwargs)
 
 
 def request(client: Client, method: str, path: str, data: dict[str, Any] | None = None) -> Any:
@@ -118,16 +258,37 @@ def request(client: Client, method: str, path: str, data: dict[str, Any] | None 
     )
 
 
+def form_data(route: Route, method: str, objects: dict[str, Any]) -> dict[str, Any] | None:
+    return route.data(objects) if method == "POST" else None
+
+
+def assert_works(client: Client, route: Route, objects: dict[str, Any]) -> None:
+    """A GET shows the page (or dialog); a POST answers as the route says and does its work."""
+    if "GET" in route.methods:
+        assert client.get(url(route, objects)).status_code == 200
+    if "POST" in route.methods:
+        assert route.done is not None, f"{route}: say what proves a POST did its work"
+        response = client.post(url(route, objects), route.data(objects))
+        if route.redirect is None:
+            assert response.status_code == 200
+        else:
+            assert (response.status_code, response["Location"]) == (302, route.redirect(objects))
+        assert route.done(objects, response)
+
+
 @pytest.mark.parametrize("route", ROUTES, ids=str)
 def test_works_for_the_owner(route: Route, owner_client: Client, objects: dict[str, Any]) -> None:
-    """Every page and every change works for the owner, without and with htmx."""
-    for method in route.methods:
-        path = url(route, objects)
-        response = request(owner_client, method, path, route.data(objects) if method == "POST" else None)
-        assert response.status_code in (200, 302), (method, path, response.status_code)
+    """Every page answers the owner, and every change does what it says."""
+    assert_works(owner_client, route, objects)
 
 
-@pytest.mark.parametrize("route", ROUTES, ids=str)
+@pytest.mark.parametrize("route", [r for r in CHANGES if not r.owner_only], ids=str)
+def test_works_for_an_admin(route: Route, admin_client: Client, objects: dict[str, Any]) -> None:
+    """An admin may make every change but the owner's own."""
+    assert_works(admin_client, route, objects)
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if "GET" in r.methods], ids=str)
 def test_dialogs_and_partials_answer_htmx(
     route: Route, owner_client: Client, objects: dict[str, Any]
 ) -> None:
@@ -142,22 +303,23 @@ def test_dialogs_and_partials_answer_htmx(
 def test_viewers_are_refused_every_change(
     route: Route, viewer_client: Client, objects: dict[str, Any]
 ) -> None:
-    """A viewer gets 403 on every change and changes nothing."""
+    """A viewer gets 403 on every change, and on the dialog leading to it, and changes nothing."""
     before = snapshot(objects["org"])
-    method = change_method(route)
-    response = request(
-        viewer_client, method, url(route, objects), route.data(objects) if method == "POST" else None
-    )
-    assert response.status_code == 403
+    # The organization page is for everyone to see; renaming it is the change.
+    for method in ("POST",) if route.owner_only else route.methods:
+        response = request(viewer_client, method, url(route, objects), form_data(route, method, objects))
+        assert response.status_code == 403, method
     assert snapshot(objects["org"]) == before
 
 
 @pytest.mark.parametrize("route", [r for r in ROUTES if r.owner_only], ids=str)
-def test_admins_are_refused_owner_changes(route: Route, admin_user: Any, objects: dict[str, Any]) -> None:
-    client = Client()
-    client.force_login(admin_user, backend="workspaces.backends.EmailBackend")
-    assert client.get(url(route, objects)).status_code == 200
-    assert client.post(url(route, objects), route.data(objects)).status_code == 403
+def test_admins_are_refused_owner_changes(
+    route: Route, admin_client: Client, objects: dict[str, Any]
+) -> None:
+    before = snapshot(objects["org"])
+    assert admin_client.get(url(route, objects)).status_code == 200
+    assert admin_client.post(url(route, objects), route.data(objects)).status_code == 403
+    assert snapshot(objects["org"]) == before
 
 
 @pytest.mark.parametrize("route", [r for r in ROUTES if not r.change], ids=str)
@@ -170,31 +332,40 @@ def test_outsiders_get_404(route: Route, outsider_client: Client, objects: dict[
     """Another organization's objects do not exist for an outsider, whatever the method."""
     before = snapshot(objects["org"])
     for method in route.methods:
-        response = request(
-            outsider_client, method, url(route, objects), route.data(objects) if method == "POST" else None
-        )
+        response = request(outsider_client, method, url(route, objects), form_data(route, method, objects))
         assert response.status_code == 404, method
     assert snapshot(objects["org"]) == before
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=str)
 def test_wrong_method_is_405(route: Route, owner_client: Client, objects: dict[str, Any]) -> None:
-    wrong = "POST" if "POST" not in route.methods else "PUT"
-    assert request(owner_client, wrong, url(route, objects)).status_code == 405
+    before = snapshot(objects["org"])
+    for wrong in [m for m in ("GET", "POST", "PUT", "DELETE") if m not in route.methods]:
+        assert request(owner_client, wrong, url(route, objects)).status_code == 405, wrong
+    assert snapshot(objects["org"]) == before
 
 
 @pytest.mark.parametrize("route", OBJECT_ROUTES, ids=str)
 def test_unknown_id_is_404(route: Route, owner_client: Client, objects: dict[str, Any]) -> None:
-    assert owner_client.get(url(route, objects, pk=987654)).status_code == 404
+    before = snapshot(objects["org"])
+    for method in route.methods:
+        response = request(
+            owner_client, method, url(route, objects, pk=987654), form_data(route, method, objects)
+        )
+        assert response.status_code == 404, method
+    assert snapshot(objects["org"]) == before
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=str)
 def test_signed_out_visitors_are_sent_to_sign_in(
     route: Route, client: Client, objects: dict[str, Any]
 ) -> None:
-    response = client.get(url(route, objects))
-    assert response.status_code == 302
-    assert response["Location"].startswith(reverse("login"))
+    before = snapshot(objects["org"])
+    for method in route.methods:
+        response = request(client, method, url(route, objects), form_data(route, method, objects))
+        assert response.status_code == 302, method
+        assert response["Location"].startswith(reverse("login"))
+    assert snapshot(objects["org"]) == before
 
 
 @pytest.mark.parametrize("route", [r for r in CHANGES if "POST" in r.methods], ids=str)
@@ -207,6 +378,7 @@ def test_changes_need_the_csrf_token(route: Route, owner: Any, objects: dict[str
 
 
 def snapshot(org: Organization) -> tuple[object, ...]:
+    """Everything a change could touch in the organization: its name, clients, workspaces and rules."""
     org.refresh_from_db()
     return (
         org.name,
@@ -215,5 +387,10 @@ def snapshot(org: Organization) -> tuple[object, ...]:
                 "pk", "username", "enabled", "password_hash", "workspace"
             )
         ),
-        tuple(Workspace.objects.in_org(org).values_list("pk", "name")),
+        tuple(Workspace.objects.in_org(org).values_list("pk", "name", "default_permission")),
+        tuple(
+            AclRule.objects.filter(workspace__organization=org).values_list(
+                "pk", "workspace", "position", "client", "action", "topic", "permission"
+            )
+        ),
     )
