@@ -463,14 +463,13 @@ class CloudSignalBroker(Broker):
         return ended
 
     async def _forget_deleted_workspaces(self) -> None:
-        held = {namespace.workspace_of_topic(topic) for topic in self._retained_messages}
-        held.discard(None)
+        held = {ws for t in self._retained_messages if (ws := namespace.workspace_of_topic(t)) is not None}
         if not held:
             return
         existing = await self.control_pool.run(
             lambda: set(Workspace.objects.filter(pk__in=held).values_list("pk", flat=True))
         )
-        gone = tuple(namespace.topic_prefix(ws) for ws in held - existing if ws is not None)
+        gone = tuple(namespace.topic_prefix(ws) for ws in held - existing)
         if gone:
             for topic in [t for t in self._retained_messages if t.startswith(gone)]:
                 del self._retained_messages[topic]
