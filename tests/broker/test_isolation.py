@@ -7,8 +7,10 @@ import pytest
 from acl.language import RuleSpec
 from clients.models import AclRule, MqttClient
 from clients.provisioning import delete_workspace
+from cloudsignal.broker import namespace
 from cloudsignal.broker.runner import BrokerThread
 from tests.broker.devices import Device
+from tests.support.waiting import wait_for
 from workspaces.models import Organization, Workspace
 
 MakeClient = Callable[..., tuple[MqttClient, str]]
@@ -144,3 +146,25 @@ def test_a_rule_change_reaches_live_sessions_within_a_second(
     assert o.subscribe("notes/#", 1) == 1
     a.publish("notes/2", b"allowed again", qos=1)
     assert o.expect().payload == b"allowed again"
+
+
+def test_a_will_that_the_rules_no_longer_allow_is_not_published(
+    org: Organization, make_client: MakeClient, device: MakeDevice, broker: BrokerThread
+) -> None:
+    """A will is checked at CONNECT and again when it would be published: a rule added in between
+    that denies its topic drops it."""
+    sensor, sensor_password = make_client(org, "sensor-1")
+    ops, ops_password = make_client(org, "ops")
+    watcher = device(ops.full_username, ops_password, "watcher")
+    assert watcher.connect() == 0
+    assert watcher.subscribe("status/#", 1) == 1
+    will = ("status/mortal", b"gone", 1, False)
+    mortal = device(sensor.full_username, sensor_password, "mortal", will=will)
+    assert mortal.connect() == 0
+
+    AclRule.objects.append(org.default_workspace, RuleSpec("sensor-*", "publish", "status/#", "deny"))
+    mortal.client._sock_close()  # dropped without DISCONNECT: the will would be due
+    assert broker.broker is not None
+    key = namespace.session_key(org.default_workspace.pk, "mortal")
+    wait_for(lambda: key not in broker.broker.registry.connections)
+    assert watcher.flush() == []

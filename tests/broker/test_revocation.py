@@ -139,7 +139,6 @@ def test_a_rolled_back_change_kicks_nobody(
     assert client.enabled
     # Past a full reconciliation round, still connected.
     assert broker.broker is not None
-
     assert broker.call(broker.broker.reconcile()) == 0
     assert not d.disconnected.is_set()
     assert d.flush() == []
