@@ -32,9 +32,10 @@ test: $(VENV)/.dev-deps
 	@$(PY) -m pytest $(PYTEST_ARGS) || { status=$$?; \
 	  [ $$status -ne 5 ] || echo "pytest collected no tests: the suite did not run." >&2; exit $$status; }
 
-# Lint, format and types. mypy is here and not in `make test`: from cold it takes half a minute.
+# Lint, format, types and the import contracts. mypy is here and not in `make test`: from cold it
+# takes half a minute. (The suite runs ruff and lint-imports too.)
 check: $(VENV)/.dev-deps
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy .
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy . && $(VENV)/bin/lint-imports
 
 format: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .

@@ -165,6 +165,7 @@ def test_a_will_that_the_rules_no_longer_allow_is_not_published(
     AclRule.objects.append(org.default_workspace, RuleSpec("sensor-*", "publish", "status/#", "deny"))
     mortal.client._sock_close()  # dropped without DISCONNECT: the will would be due
     assert broker.broker is not None
+    live = broker.broker.registry.connections
     key = namespace.session_key(org.default_workspace.pk, "mortal")
-    wait_for(lambda: key not in broker.broker.registry.connections)
+    wait_for(lambda: key not in live)
     assert watcher.flush() == []
