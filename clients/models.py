@@ -376,13 +376,15 @@ class AclRule(models.Model):
             _renumber(ordered)
             announce_rules_changed([self.workspace_id])
 
-    def remove(self) -> None:
-        """Delete the rule; the ones below move up."""
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        """Delete the rule (however it is deleted, even from the shell); the ones below move up and
+        the broker reloads the workspace's rules."""
         with transaction.atomic():
             _lock_workspace(self.workspace)
-            self.delete()
+            deleted = super().delete(*args, **kwargs)
             _renumber(list(AclRule.objects.in_workspace(self.workspace)))
             announce_rules_changed([self.workspace_id])
+        return deleted
 
 
 def _fields(spec: RuleSpec) -> dict[str, str]:

@@ -128,7 +128,7 @@ def rule_delete(request: AuthedRequest, workspace_id: int, rule_id: int) -> Http
     rule = _rule(request, workspace_id, rule_id)
     require_change(request)
     if request.method == "POST":
-        rule.remove()
+        rule.delete()
         return done(request, event="ruleDeleted", next_url=_rules_url(rule.workspace))
     context = {
         "nav": "acl",

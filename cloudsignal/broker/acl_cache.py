@@ -5,12 +5,9 @@ dashboard says the rules changed; no message costs a database query (a Policy me
 decisions). Topics here are as the device sees them, never workspace-prefixed.
 """
 
-from typing import TYPE_CHECKING
-
+from acl.language import Policy
+from clients.models import AclRule
 from cloudsignal.broker.auth import Login
-
-if TYPE_CHECKING:
-    from acl.language import Policy
 
 
 class AclCache:
@@ -21,13 +18,11 @@ class AclCache:
         return [ws for ws in workspace_ids if ws not in self._policies]
 
     @staticmethod
-    def load(workspace_ids: list[int]) -> "dict[int, Policy]":
+    def load(workspace_ids: list[int]) -> dict[int, Policy]:
         """Read the policies of these workspaces. Blocking: call it from a thread, then `install`."""
-        from clients.models import AclRule
-
         return AclRule.objects.load_policies(workspace_ids)
 
-    def install(self, policies: "dict[int, Policy]") -> None:
+    def install(self, policies: dict[int, Policy]) -> None:
         self._policies.update(policies)
 
     def forget(self, workspace_ids: set[int]) -> None:
