@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from acl.language import ALLOW, PERMISSION_CHOICES
 
@@ -101,3 +102,111 @@ class Workspace(models.Model):
 
 class DefaultWorkspaceError(Exception):
     """Raised on an attempt to delete an organization's default workspace."""
+
+
+class Setup(models.Model):
+    """The one row first-run setup writes. Its fixed primary key is the lock: of any number of
+    concurrent setups, exactly one can insert it, and the others fail with IntegrityError."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    completed = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="setup_happens_once")]
+
+    def __str__(self) -> str:
+        return f"Set up {self.completed:%Y-%m-%d %H:%M}"
+
+
+class InvitationQuerySet(models.QuerySet["Invitation"]):
+    def pending(self) -> "InvitationQuerySet":
+        return self.filter(accepted=None, revoked=None, expires__gt=timezone.now())
+
+
+class Invitation(models.Model):
+    """An invitation to join an organization. Only a hash of its token is kept: the link is shown once."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Membership.Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField()
+    accepted = models.DateTimeField(null=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    revoked = models.DateTimeField(null=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.organization} ({self.role})"
+
+    @property
+    def state(self) -> str:
+        if self.accepted:
+            return "accepted"
+        if self.revoked:
+            return "revoked"
+        if self.expires <= timezone.now():
+            return "expired"
+        return "pending"
+
+
+class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):
+    def in_org(self, organization: Organization) -> "AuditEntryQuerySet":
+        return self.filter(organization=organization)
+
+
+class AuditEntry(models.Model):
+    """One thing that happened in an organization: who, from where, what, to which object, how.
+
+    Written in the same transaction as the change it describes (workspaces.audit.record). Never holds
+    a secret: no password, token or invitation link goes into `details`.
+    """
+
+    class ActorKind(models.TextChoices):
+        MEMBER = "member", "Member"
+        COMMAND_LINE = "cli", "Command line"
+        SYSTEM = "system", "System"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="audit_entries")
+    created = models.DateTimeField(auto_now_add=True)
+    actor_kind = models.CharField(max_length=10, choices=ActorKind.choices)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    # The actor as they were named then: an email, "cli:alice" or "system".
+    actor = models.CharField(max_length=254)
+    source_address = models.GenericIPAddressField(null=True)
+    action = models.CharField(max_length=40)
+    target_type = models.CharField(max_length=30, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_name = models.CharField(max_length=200, blank=True)
+    details = models.JSONField(default=dict)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        # Pages are read newest first by id (keyset), so each index ends with it.
+        indexes = [
+            models.Index(fields=["organization", "-id"], name="audit_org_id"),
+            models.Index(fields=["organization", "action", "-id"], name="audit_org_action_id"),
+            models.Index(fields=["organization", "actor", "-id"], name="audit_org_actor_id"),
+            models.Index(
+                fields=["organization", "target_type", "target_id", "-id"], name="audit_org_target_id"
+            ),
+            models.Index(fields=["created"], name="audit_created"),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.created:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target_type} {self.target_name}"
+        )
