@@ -10,6 +10,7 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -18,27 +19,40 @@ from workspaces.forms import OrganizationForm, SetupForm, WorkspaceForm
 from workspaces.http import AuthedRequest, done, render_dialog, wants_partial
 from workspaces.middleware import SESSION_ORGANIZATION_KEY
 from workspaces.models import Workspace
-from workspaces.onboarding import set_up_first_owner
+from workspaces.onboarding import SetupAlreadyDone, is_setup_token, set_up_first_owner
 
 
 @login_not_required
+@never_cache
 @require_http_methods(["GET", "POST"])
 def setup(request: HttpRequest) -> HttpResponse:
-    """First run: create the organization and its owner, then sign the owner in."""
+    """First run: create the organization and its owner, then sign the owner in.
+
+    Only with the setup token that `manage.py serve` prints; exactly once, whatever arrives at the
+    same moment (set_up_first_owner); and it never signs anyone in to an account that existed before.
+    """
     if get_user_model().objects.exists():
         return redirect("clients:list")
+    token = request.POST.get("token") or request.GET.get("token", "")
+    if not is_setup_token(token):
+        return render(
+            request, "workspaces/setup_token.html", {"tried": bool(token)}, status=403 if token else 200
+        )
     form = SetupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        organization = set_up_first_owner(
-            organization_name=form.cleaned_data["organization_name"],
-            email=form.cleaned_data["email"],
-            password=form.cleaned_data["password"],
-        )
+        try:
+            organization = set_up_first_owner(
+                organization_name=form.cleaned_data["organization_name"],
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password"],
+            )
+        except SetupAlreadyDone:
+            return render(request, "workspaces/setup_done.html", status=409)
         owner = organization.memberships.get().user
         login(request, owner, backend="workspaces.backends.EmailBackend")
         request.session[SESSION_ORGANIZATION_KEY] = str(organization.pk)
         return redirect("clients:list")
-    return render(request, "workspaces/setup.html", {"form": form})
+    return render(request, "workspaces/setup.html", {"form": form, "token": token})
 
 
 @require_POST

@@ -43,7 +43,11 @@ def test_ctrl_c_stops_dashboard_and_broker_cleanly(tmp_path: Path) -> None:
     try:
         wait_for(lambda: process.poll() is not None or all(port_open(p) for p in ports.values()), timeout=60)
         assert process.poll() is None
-        page = urllib.request.urlopen(f"http://127.0.0.1:{ports['http']}/setup/", timeout=5)
+        # The console shows the one way into first-run setup: the link with its token.
+        setup_url = next(line for line in process.stdout if line.startswith("Finish setting up"))  # type: ignore[union-attr]
+        setup_url = setup_url.split(" at ", 1)[1].strip().replace("localhost", "127.0.0.1")
+        assert "?token=" in setup_url
+        page = urllib.request.urlopen(setup_url, timeout=5)  # noqa: S310 (an http URL we printed)
         assert b"Create organization" in page.read()
         # Static files are served by the production server too.
         css = urllib.request.urlopen(f"http://127.0.0.1:{ports['http']}/static/css/app.css", timeout=5)

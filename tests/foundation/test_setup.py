@@ -6,11 +6,13 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from workspaces.models import Membership, Organization, Workspace
+from workspaces.onboarding import setup_token
 
 SETUP = {
     "organization_name": "Acme Robotics",
     "email": "Owner@Acme.example",
     "password": "a-long-owner-password",
+    "token": setup_token(),
 }
 
 
@@ -24,7 +26,7 @@ def test_every_page_leads_to_setup_while_no_user_exists(client: Client, path: st
 
 @pytest.mark.django_db
 def test_setup_page_has_the_labelled_fields_and_button(client: Client) -> None:
-    html = client.get("/setup/").content.decode()
+    html = client.get(f"/setup/?token={setup_token()}").content.decode()
     for label in ("Organization name", "Email", "Password"):
         assert f">{label}</label>" in html
     assert "Create organization</button>" in html
@@ -48,7 +50,8 @@ def test_setup_creates_organization_default_workspace_and_owner_and_signs_in(cli
 @pytest.mark.django_db
 def test_setup_with_bad_input_shows_errors_and_writes_nothing(client: Client) -> None:
     response = client.post(
-        "/setup/", {"organization_name": " ", "email": "not-an-email", "password": "short"}
+        "/setup/",
+        {"organization_name": " ", "email": "not-an-email", "password": "short", "token": setup_token()},
     )
     assert response.status_code == 200
     assert response.content.decode().count('class="error"') >= 3
@@ -105,7 +108,7 @@ def _all_paths() -> list[str]:
     return sorted(set(found))
 
 
-PUBLIC = {"/setup/", "/login/", "/healthz"}
+PUBLIC = {"/setup/", "/login/", "/healthz", "/invitations/x/", "/account/set-password/x/x/"}
 
 
 def test_the_url_list_is_not_empty() -> None:

@@ -10,9 +10,11 @@ from typing import Any
 
 import uvicorn
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
 from cloudsignal.listen import bind_tcp
+from workspaces.onboarding import setup_token
 
 
 class Command(BaseCommand):
@@ -40,6 +42,11 @@ class Command(BaseCommand):
             # nothing must not look healthy.
             threading.Thread(target=self._watch_broker, args=(broker, server), daemon=True).start()
         self.stdout.write(f"CloudSignal dashboard on http://{host}:{port}/", ending="\n")
+        if not get_user_model().objects.exists():
+            # The first run's only way in: whoever can read this console (or `docker compose logs`).
+            shown_host = settings.PUBLIC_HOST if host in ("0.0.0.0", "::") else host
+            url = f"http://{shown_host}:{port}/setup/?token={setup_token()}"
+            self.stdout.write(f"Finish setting up CloudSignal at {url}", ending="\n")
         self.stdout.flush()
         # uvicorn handles SIGINT/SIGTERM itself, then re-raises the signal under the handler that
         # was installed before it: make that a no-op so we go on to stop the broker and exit 0.
