@@ -32,4 +32,5 @@ urlpatterns = [
     path("clients/", include("clients.urls")),
     path("acl/", include("clients.acl.urls")),
     path("", include((workspace_pages, workspace_urls.app_name))),
+    path("", include("workspaces.account_urls")),
 ]

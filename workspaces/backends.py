@@ -26,3 +26,10 @@ class EmailBackend(ModelBackend):
         if user.check_password(password) and self.user_can_authenticate(user):
             return user
         return None
+
+
+def signin_email(request: HttpRequest | None, credentials: dict[str, Any] | None = None) -> str:
+    """The account a sign-in attempt is for, as django-axes counts it: "Owner@A.example " and
+    "owner@a.example" are one account, so changing case does not buy more guesses."""
+    source = credentials if credentials else (request.POST if request is not None else {})
+    return str(source.get("username") or source.get("email") or "").strip().lower()

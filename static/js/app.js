@@ -26,6 +26,12 @@
     setTimeout(function () { button.textContent = label; button.classList.remove("copied"); }, 1500);
   });
 
+  // <select data-autosubmit> submits its form when changed (no inline handlers: the CSP forbids them).
+  document.addEventListener("change", function (event) {
+    const select = event.target.closest("[data-autosubmit]");
+    if (select && select.form) select.form.requestSubmit();
+  });
+
   // Dialogs arrive as <dialog data-open> swapped into #dialogs; open them modally and
   // remove them from the page when closed, so no secret lingers in the DOM.
   function openDialogs(root) {
