@@ -3,10 +3,13 @@
 import secrets
 import sys
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
+from cloudsignal.datadir import make_private
 from cloudsignal.env import database_from_url, env_bool, env_int, env_list, env_port, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -19,7 +22,7 @@ elif "pytest" in sys.modules:
 else:
     DATA_DIR = (BASE_DIR / "data").resolve()
 try:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    make_private(DATA_DIR)
 except OSError as exc:
     raise ImproperlyConfigured(f"CLOUDSIGNAL_DATA_DIR {DATA_DIR} cannot be created: {exc.strerror}.") from exc
 
@@ -78,6 +81,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "axes",
     "cloudsignal",
     "workspaces",
     "clients",
@@ -85,6 +89,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -96,6 +101,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "workspaces.middleware.AuditActorMiddleware",
+    "workspaces.middleware.PrivateCacheMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "cloudsignal.urls"
@@ -137,7 +146,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "auth.User"
-AUTHENTICATION_BACKENDS = ["workspaces.backends.EmailBackend"]
+# AxesBackend first: it refuses a locked-out account/address pair before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesBackend", "workspaces.backends.EmailBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "clients:list"
 LOGOUT_REDIRECT_URL = "login"
@@ -185,6 +195,52 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# No inline script, no inline style: everything the pages run or style comes from our static files.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "object-src": [CSP.NONE],
+}
+
+# Sign-in throttling (django-axes): after SIGNIN_FAILURE_LIMIT failures within SIGNIN_LOCKOUT_MINUTES
+# the account/address pair is locked for as long; owners clear lockouts on the Members page.
+AXES_FAILURE_LIMIT = env_int("CLOUDSIGNAL_SIGNIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("CLOUDSIGNAL_SIGNIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "workspaces.audit.source_address"
+AXES_USERNAME_CALLABLE = "workspaces.backends.signin_email"
+AXES_VERBOSE = False
+# Axes' own log of every successful sign-in: the audit trail already has them.
+AXES_DISABLE_ACCESS_LOG = True
+
+# Members: how long an invitation link works; audit entries older than the retention are pruned.
+INVITATION_DAYS = env_int("CLOUDSIGNAL_INVITATION_DAYS", 7, minimum=1)
+AUDIT_RETENTION_DAYS = env_int("CLOUDSIGNAL_AUDIT_RETENTION_DAYS", 365, minimum=1)
+# Where people reach the dashboard, for links printed by the command line and sent by mail.
+DASHBOARD_URL = env_str("CLOUDSIGNAL_DASHBOARD_URL").rstrip("/") or (
+    f"{'https' if HTTPS else 'http'}://{PUBLIC_HOST}:{HTTP_PORT}"
+)
+# Invitations are also mailed when a mail server is set; without one the link is only shown.
+MAIL_HOST = env_str("CLOUDSIGNAL_EMAIL_HOST")
+if MAIL_HOST:
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": MAIL_HOST, "port": env_port("CLOUDSIGNAL_EMAIL_PORT", 25)},
+        }
+    }
+else:
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}}
+DEFAULT_FROM_EMAIL = env_str("CLOUDSIGNAL_EMAIL_FROM", "cloudsignal@localhost")
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

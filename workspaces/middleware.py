@@ -4,7 +4,9 @@ from django.contrib.auth import get_user_model, logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 
+from workspaces import audit
 from workspaces.models import Membership
 
 SESSION_ORGANIZATION_KEY = "organization_id"
@@ -50,3 +52,34 @@ class CurrentOrganizationMiddleware:
             request.organization = membership.organization  # type: ignore[attr-defined]
             request.memberships = memberships  # type: ignore[attr-defined]
         return self.get_response(request)
+
+
+class AuditActorMiddleware:
+    """For the length of a request, audit entries name the signed-in member and the source address."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        address = audit.source_address(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            actor = audit.Actor.member(user, address)
+        else:
+            actor = audit.Actor(audit.AuditEntry.ActorKind.MEMBER, "anonymous", None, address)
+        with audit.acting_as(actor):
+            return self.get_response(request)
+
+
+class PrivateCacheMiddleware:
+    """A signed-in page is for its member only: never kept by a shared cache."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            patch_cache_control(response, private=True)
+        return response
