@@ -4,6 +4,7 @@ import json
 from argparse import ArgumentParser
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
@@ -12,7 +13,11 @@ from django.db import transaction
 from workspaces.cli import form_errors
 from workspaces.forms import OrganizationForm
 from workspaces.models import Organization
-from workspaces.onboarding import create_organization, find_or_create_user
+from workspaces.onboarding import create_organization, find_or_create_user, set_password_path
+
+
+def set_password_link(user: Any) -> str:
+    return settings.DASHBOARD_URL + set_password_path(user)
 
 
 class Command(BaseCommand):
@@ -48,13 +53,15 @@ class Command(BaseCommand):
             organization = create_organization(owner=owner, name=form.cleaned_data["name"])
         if as_json:
             payload = {"id": str(organization.pk), "name": organization.name, "owner": owner.email}
+            if not owner.has_usable_password():
+                payload["set_password_link"] = set_password_link(owner)
             self.stdout.write(json.dumps(payload))
             return
         self.stdout.write(f"Created {organization.name}.\nOrganization ID: {organization.pk}")
         if not owner.has_usable_password():
-            username = owner.get_username()
             self.stdout.write(
-                f"The owner has no password yet; set one with: manage.py changepassword {username}"
+                f"{owner.email} has no password yet. This link lets them choose one; it is shown once "
+                f"and stops working once used:\n{set_password_link(owner)}"
             )
 
     def list(self, *, as_json: bool) -> None:
