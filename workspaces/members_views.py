@@ -90,9 +90,10 @@ def member_invite(request: AuthedRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def member_role(request: AuthedRequest, pk: int) -> HttpResponse:
     member = get_in_org(request, Membership.objects.select_related("user"), pk=pk)
-    require_owner(request)
     form = RoleForm(request.POST or None, initial={"role": member.role})
     error: object = ""
+    if request.method == "POST":
+        require_owner(request)
     if request.method == "POST" and form.is_valid():
         try:
             members.change_role(member, form.cleaned_data["role"], by=request.membership)
@@ -112,9 +113,9 @@ def member_role(request: AuthedRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def member_remove(request: AuthedRequest, pk: int) -> HttpResponse:
     member = get_in_org(request, Membership.objects.select_related("user"), pk=pk)
-    require_owner(request)
     error: object = ""
     if request.method == "POST":
+        require_owner(request)
         try:
             members.remove(member, by=request.membership)
         except members.LastOwnerError as exc:
@@ -153,8 +154,8 @@ def lockout_clear(request: AuthedRequest, pk: int) -> HttpResponse:
     lockout = lockouts_of(request).filter(pk=pk).first()
     if lockout is None:
         raise Http404("Not found.")
-    require_owner(request)
     if request.method == "POST":
+        require_owner(request)
         with transaction.atomic():
             reset(ip=lockout.ip_address, username=lockout.username)
             audit.record(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from axes.models import AccessAttempt
 from django.db.models import Model
 from django.test import Client
 from django.urls import reverse
@@ -15,7 +16,8 @@ from django.urls import reverse
 from clients.credentials import generate_password
 from clients.models import AclRule, LiveSession, MqttClient
 from tests.support.hint_fixtures import ControlListener
-from workspaces.models import Organization, Workspace
+from workspaces import invitations
+from workspaces.models import Invitation, Membership, Organization, Workspace
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,10 @@ def now(obj: Model) -> Any:
 
 def rules_page(objects: dict[str, Any]) -> str:
     return f"{reverse('acl:rules')}?workspace={objects['workspace'].pk}"
+
+
+def members_page(objects: dict[str, Any]) -> str:
+    return reverse("workspaces:members")
 
 
 def topics(workspace: Workspace) -> list[str]:
@@ -212,6 +218,53 @@ ROUTES = [
         data=lambda o: {"username": "agent-research-01", "action": "publish", "topic": "first/x"},
         done=lambda o, r: b'id="decision"' in r.content,
     ),
+    # Members, invitations, lockouts, the audit log and your account (tests/teams has the rest).
+    Route("workspaces:members"),
+    Route(
+        "workspaces:member-invite",
+        change=True,
+        methods=("GET", "POST"),
+        data=lambda o: {"email": "new@a.example", "role": "viewer"},
+        done=lambda o, r: Invitation.objects.filter(email="new@a.example", role="viewer").exists(),
+    ),
+    Route(
+        "workspaces:member-role",
+        target="member",
+        change=True,
+        owner_only=True,
+        methods=("GET", "POST"),
+        data=lambda o: {"role": "admin"},
+        redirect=members_page,
+        done=lambda o, r: now(o["member"]).role == "admin",
+    ),
+    Route(
+        "workspaces:member-remove",
+        target="member",
+        change=True,
+        owner_only=True,
+        methods=("GET", "POST"),
+        redirect=members_page,
+        done=lambda o, r: now(o["member"]) is None,
+    ),
+    Route(
+        "workspaces:invitation-revoke",
+        target="invitation",
+        change=True,
+        methods=("GET", "POST"),
+        redirect=members_page,
+        done=lambda o, r: now(o["invitation"]).revoked is not None,
+    ),
+    Route(
+        "workspaces:lockout-clear",
+        target="lockout",
+        change=True,
+        owner_only=True,
+        methods=("GET", "POST"),
+        redirect=members_page,
+        done=lambda o, r: now(o["lockout"]) is None,
+    ),
+    Route("workspaces:audit"),
+    Route("account", full_page=True),
 ]
 OBJECT_ROUTES = [r for r in ROUTES if r.target]
 CHANGES = [r for r in ROUTES if r.change]
@@ -224,6 +277,7 @@ def objects(
     staging: Workspace,
     live_session: LiveSession,
     control: ControlListener,
+    viewer: Any,
 ) -> dict[str, Any]:
     rule = AclRule.objects.create(workspace=staging, position=0, topic="first/#")
     AclRule.objects.create(workspace=staging, position=1, topic="second/#")
@@ -236,7 +290,17 @@ def objects(
         "rule": rule,
         # Where the broker would be: the hints the dashboard sends it.
         "control": control,
+        **team_objects(org, viewer),
     }
+
+
+def team_objects(org: Organization, viewer: Any) -> dict[str, Any]:
+    """A member (the viewer), a pending invitation and a sign-in lockout of organization A."""
+    invitation, _ = invitations.invite(organization=org, email="invited@a.example", role="viewer")
+    lockout = AccessAttempt.objects.create(
+        username="viewer@a.example", ip_address="198.51.100.7", user_agent="test", failures_since_start=5
+    )
+    return {"member": Membership.objects.get(user=viewer), "invitation": invitation, "lockout": lockout}
 
 
 def url(route: Route, objects: dict[str, Any], pk: int | None = None) -> str:
@@ -393,4 +457,7 @@ def snapshot(org: Organization) -> tuple[object, ...]:
                 "pk", "workspace", "position", "client", "action", "topic", "permission"
             )
         ),
+        tuple(Membership.objects.filter(organization=org).values_list("pk", "role").order_by("pk")),
+        tuple(Invitation.objects.filter(organization=org).values_list("pk", "revoked").order_by("pk")),
+        tuple(AccessAttempt.objects.values_list("pk", flat=True).order_by("pk")),
     )
