@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime, parse_duration
 
 from workspaces import audit
-from workspaces.management.commands.organizations import organization_by_id
+from workspaces.cli import organization_by_id
 from workspaces.models import AuditEntry
 
 

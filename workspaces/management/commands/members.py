@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from workspaces import invitations, members
-from workspaces.management.commands.organizations import organization_by_id
+from workspaces.cli import organization_by_id
 from workspaces.models import Membership, Organization
 
 

@@ -17,6 +17,7 @@ from workspaces.onboarding import create_organization, find_or_create_user, set_
 
 
 def set_password_link(user: Any) -> str:
+    """The dashboard's full address of the owner's one-time set-password page."""
     return settings.DASHBOARD_URL + set_password_path(user)
 
 
