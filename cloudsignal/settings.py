@@ -238,8 +238,6 @@ if MAIL_HOST:
             "OPTIONS": {"host": MAIL_HOST, "port": env_port("CLOUDSIGNAL_EMAIL_PORT", 25)},
         }
     }
-else:
-    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}}
 DEFAULT_FROM_EMAIL = env_str("CLOUDSIGNAL_EMAIL_FROM", "cloudsignal@localhost")
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

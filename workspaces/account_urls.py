@@ -10,7 +10,7 @@ urlpatterns = [
     path("account/sign-out-others/", account_views.sign_out_others, name="sign-out-others"),
     path("invitations/<str:token>/", account_views.invitation, name="invitation"),
     path(
-        "account/set-password/<uidb64>/<token>/",
+        "account/set-password/<str:uidb64>/<str:token>/",
         auth_views.PasswordResetConfirmView.as_view(
             template_name="registration/set_password.html", success_url=reverse_lazy("login")
         ),
