@@ -28,6 +28,7 @@ from acl.language import (
 )
 from clients import credentials
 from clients.hints import SessionsEnded, announce_changed, announce_rules_changed
+from workspaces import audit
 from workspaces.models import Organization, Workspace
 
 models.CharField.register_lookup(Lower)
@@ -117,18 +118,26 @@ class MqttClient(models.Model):
     def set_password(self, password: str) -> SessionsEnded:
         self.password_hash = credentials.hash_password(password)
         self.password_changed = timezone.now()
-        return self._save_revoking(["password_hash", "password_changed"])
+        with transaction.atomic():
+            audit.record(self.organization_id, "client.password_reset", self)
+            return self._save_revoking(["password_hash", "password_changed"])
 
     def check_password(self, password: str) -> bool:
         return credentials.verify_password(self.password_hash, password)
 
     def disable(self) -> SessionsEnded:
-        self.enabled = False
-        return self._save_revoking(["enabled"])
+        return self._set_enabled(False)
 
     def enable(self) -> SessionsEnded:
-        self.enabled = True
-        return self._save_revoking(["enabled"])
+        return self._set_enabled(True)
+
+    def _set_enabled(self, enabled: bool) -> SessionsEnded:
+        with transaction.atomic():
+            audit.record(
+                self.organization_id, "client.updated", self, details={"enabled": [self.enabled, enabled]}
+            )
+            self.enabled = enabled
+            return self._save_revoking(["enabled"])
 
     def update(self, **changes: Any) -> SessionsEnded | None:
         """Apply several field changes at once; revoke when any of them is revoking."""
@@ -147,10 +156,17 @@ class MqttClient(models.Model):
                 setattr(self, name, value)
             raise
         fields = [*changes, "updated"]
-        if revoking:
-            return self._save_revoking(fields)
-        self.save(update_fields=fields)
-        return None
+        with transaction.atomic():
+            audit.record(
+                self.organization_id,
+                "client.updated",
+                self,
+                details=audit.changes(_described(before), _described({n: getattr(self, n) for n in changes})),
+            )
+            if revoking:
+                return self._save_revoking(fields)
+            self.save(update_fields=fields)
+            return None
 
     # Like the other verbs it answers what the broker ended, not Django's deletion counts (nothing
     # reads those); a client deleted any other way, even from the shell, still reaches the broker.
@@ -159,6 +175,9 @@ class MqttClient(models.Model):
         pk = self.pk
         with transaction.atomic():
             _lock_against_new_sessions([pk])
+            audit.record(
+                self.organization_id, "client.deleted", self, details={"workspace": self.workspace.name}
+            )
             super().delete(*args, **kwargs)
             return announce_changed([pk])
 
@@ -171,6 +190,11 @@ class MqttClient(models.Model):
                 MqttClient.objects.filter(pk=self.pk).update(credential_version=F("credential_version") + 1)
                 self.refresh_from_db(fields=["credential_version"])
             return announce_changed([self.pk])
+
+
+def _described(values: dict[str, Any]) -> dict[str, Any]:
+    """Field values as the audit log shows them: a workspace by its name."""
+    return {name: value.name if isinstance(value, Workspace) else value for name, value in values.items()}
 
 
 def _lock_against_new_sessions(client_pks: list[int]) -> None:
@@ -257,6 +281,7 @@ class AclRuleQuerySet(models.QuerySet["AclRule"]):
             _lock_workspace(workspace)
             position = self.filter(workspace=workspace).count()
             rule = self.create(workspace=workspace, position=position, **_fields(spec))
+            _record(rule, "acl.rule_created", {**_fields(spec), "workspace": workspace.name})
             announce_rules_changed([workspace.pk])
         return rule
 
@@ -266,6 +291,12 @@ class AclRuleQuerySet(models.QuerySet["AclRule"]):
             raise ValueError(f"default must be 'allow' or 'deny', not {permission!r}")
         with transaction.atomic():
             _lock_workspace(workspace)
+            audit.record(
+                workspace.organization_id,
+                "workspace.default_permission_changed",
+                workspace,
+                details={"default": [workspace.default_permission, permission]},
+            )
             workspace.default_permission = permission
             workspace.save(update_fields=["default_permission"])
             announce_rules_changed([workspace.pk])
@@ -280,6 +311,12 @@ class AclRuleQuerySet(models.QuerySet["AclRule"]):
             self.bulk_create(
                 self.model(workspace=workspace, position=position, **_fields(spec))
                 for position, spec in enumerate(specs)
+            )
+            audit.record(
+                workspace.organization_id,
+                "acl.rules_imported",
+                workspace,
+                details={"default": [workspace.default_permission, default], "rules": len(specs)},
             )
             workspace.default_permission = default
             workspace.save(update_fields=["default_permission"])
@@ -356,8 +393,10 @@ class AclRule(models.Model):
         _raise_if_invalid(spec)
         with transaction.atomic():
             _lock_workspace(self.workspace)
+            before = _fields(self.spec())
             for name, value in _fields(spec).items():
                 setattr(self, name, value)
+            _record(self, "acl.rule_changed", audit.changes(before, _fields(spec)))
             self.save(update_fields=["client", "action", "topic", "permission", "updated"])
             announce_rules_changed([self.workspace_id])
 
@@ -374,6 +413,7 @@ class AclRule(models.Model):
                 return
             ordered.insert(target, ordered.pop(index))
             _renumber(ordered)
+            _record(self, "acl.rule_moved", {"position": [index + 1, target + 1]})
             announce_rules_changed([self.workspace_id])
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
@@ -381,10 +421,17 @@ class AclRule(models.Model):
         the broker reloads the workspace's rules."""
         with transaction.atomic():
             _lock_workspace(self.workspace)
+            _record(self, "acl.rule_deleted", _fields(self.spec()))
             deleted = super().delete(*args, **kwargs)
             _renumber(list(AclRule.objects.in_workspace(self.workspace)))
             announce_rules_changed([self.workspace_id])
         return deleted
+
+
+def _record(rule: AclRule, action: str, details: dict[str, Any]) -> None:
+    audit.record(
+        rule.workspace.organization_id, action, rule, details={**details, "workspace": rule.workspace.name}
+    )
 
 
 def _fields(spec: RuleSpec) -> dict[str, str]:

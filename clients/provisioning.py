@@ -7,6 +7,7 @@ from django.db import transaction
 from clients import credentials
 from clients.hints import SessionsEnded, announce_changed
 from clients.models import MqttClient
+from workspaces import audit
 from workspaces.models import Organization, Workspace
 
 
@@ -39,6 +40,12 @@ def create_client(
     client.full_clean(exclude=["password_hash"])
     client.password_hash = credentials.hash_password(password)
     client.save()
+    audit.record(
+        organization,
+        "client.created",
+        client,
+        details={"workspace": client.workspace.name, "description": description},
+    )
     return client, password
 
 
@@ -57,6 +64,10 @@ def delete_workspace(workspace: Workspace) -> SessionsEnded:
     """Delete a workspace and every client in it, ending their live sessions."""
     # Locked: see MqttClient.delete(); the broker must not add sessions to rows we are deleting.
     client_ids = list(workspace.mqtt_clients.select_for_update().values_list("pk", flat=True))
+    usernames = list(workspace.mqtt_clients.order_by("username").values_list("username", flat=True))
+    audit.record(
+        workspace.organization_id, "workspace.deleted", workspace, details={"clients_deleted": usernames}
+    )
     workspace.mqtt_clients.all().delete()
     workspace.delete()
     return announce_changed(client_ids)

@@ -39,6 +39,7 @@ ACTIONS = {
     "session.disconnected": "Session disconnected",
     "acl.rule_created": "ACL rule created",
     "acl.rule_changed": "ACL rule changed",
+    "acl.rule_moved": "ACL rule moved",
     "acl.rule_deleted": "ACL rule deleted",
     "acl.rules_imported": "ACL rules imported",
     "invitation.created": "Invitation created",
@@ -53,6 +54,9 @@ ACTIONS = {
     "account.password_changed": "Password changed",
     "account.signed_out_elsewhere": "Signed out elsewhere",
 }
+
+# What the log calls each model it names.
+TARGET_NAMES = {"mqttclient": "client", "aclrule": "rule", "user": "account", "livesession": "session"}
 
 # Keys that would carry a secret; a details mapping holding one is a programming error.
 SECRET_KEYS = frozenset({"password", "password_hash", "token", "token_hash", "link", "url", "secret"})
@@ -124,11 +128,17 @@ def record(
         raise ValueError(f"Audit details must not hold secrets: {sorted(leaked)}")
     actor = actor or current_actor()
     if target is not None:
-        target_type = target_type or target._meta.model_name or ""
+        model_name = target._meta.model_name or ""
+        target_type = target_type or TARGET_NAMES.get(model_name, model_name)
         target_name = target_name or str(target)
     with transaction.atomic():
         return AuditEntry.objects.create(
-            organization=organization,
+            # An Organization, or just its id (a workspace's organization_id).
+            **(
+                {"organization": organization}
+                if isinstance(organization, Organization)
+                else {"organization_id": organization}
+            ),
             actor_kind=actor.kind,
             actor_user=actor.user if actor.user is not None and actor.user.pk else None,
             actor=actor.label[:254],

@@ -3,7 +3,9 @@ from typing import Any
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
+from django.db import transaction
 
+from workspaces import audit
 from workspaces.models import Organization, Workspace
 
 
@@ -69,9 +71,19 @@ class WorkspaceForm(forms.Form):
             raise forms.ValidationError(f"A workspace named {name!r} already exists.")
         return name
 
+    @transaction.atomic
     def save(self) -> Workspace:
+        name = self.cleaned_data["name"]
         if self.workspace is None:
-            return Workspace.objects.create(organization=self.organization, name=self.cleaned_data["name"])
-        self.workspace.name = self.cleaned_data["name"]
+            workspace = Workspace.objects.create(organization=self.organization, name=name)
+            audit.record(self.organization, "workspace.created", workspace)
+            return workspace
+        audit.record(
+            self.organization,
+            "workspace.renamed",
+            self.workspace,
+            details={"name": [self.workspace.name, name]},
+        )
+        self.workspace.name = name
         self.workspace.save(update_fields=["name"])
         return self.workspace

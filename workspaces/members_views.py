@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
-from django.urls import reverse_lazy
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
@@ -24,8 +24,6 @@ from workspaces.access import get_in_org, require_change, require_owner
 from workspaces.http import AuthedRequest, done, render_dialog, wants_partial
 from workspaces.member_forms import InviteForm, RoleForm
 from workspaces.models import Invitation, Membership
-
-MEMBERS_URL = reverse_lazy("workspaces:members")
 
 
 def lockouts_of(request: AuthedRequest) -> QuerySet[AccessAttempt]:
@@ -104,7 +102,7 @@ def member_role(request: AuthedRequest, pk: int) -> HttpResponse:
                 request,
                 f"{member.user.email} is now {form.cleaned_data['role']}.",
                 event="memberChanged",
-                next_url=MEMBERS_URL,
+                next_url=reverse("workspaces:members"),
             )
     context = {"nav": "settings", "member": member, "form": form, "error": error}
     return render_dialog(request, "workspaces/member_role.html", "member-role", context)
@@ -125,7 +123,7 @@ def member_remove(request: AuthedRequest, pk: int) -> HttpResponse:
                 request,
                 f"Removed {member.user.email}; their sessions have ended.",
                 event="memberChanged",
-                next_url=MEMBERS_URL,
+                next_url=reverse("workspaces:members"),
             )
     context = {"nav": "settings", "member": member, "error": error}
     return render_dialog(request, "workspaces/member_remove.html", "member-remove", context)
@@ -143,7 +141,7 @@ def invitation_revoke(request: AuthedRequest, pk: int) -> HttpResponse:
             request,
             f"Revoked the invitation for {invitation.email}.",
             event="memberChanged",
-            next_url=MEMBERS_URL,
+            next_url=reverse("workspaces:members"),
         )
     context = {"nav": "settings", "invitation": invitation}
     return render_dialog(request, "workspaces/invitation_revoke.html", "invitation-revoke", context)
@@ -170,7 +168,7 @@ def lockout_clear(request: AuthedRequest, pk: int) -> HttpResponse:
             request,
             f"{lockout.username} can sign in again from {lockout.ip_address}.",
             event="memberChanged",
-            next_url=MEMBERS_URL,
+            next_url=reverse("workspaces:members"),
         )
     context = {"nav": "settings", "lockout": lockout}
     return render_dialog(request, "workspaces/lockout_clear.html", "lockout-clear", context)

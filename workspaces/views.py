@@ -6,6 +6,7 @@ Deleting a workspace takes its clients with it, so that page lives in clients/wo
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_not_required
+from django.db import transaction
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -14,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from workspaces import audit
 from workspaces.access import get_in_org, require_change, require_owner
 from workspaces.forms import OrganizationForm, SetupForm, WorkspaceForm
 from workspaces.http import AuthedRequest, done, render_dialog, wants_partial
@@ -74,8 +76,12 @@ def organization_settings(request: AuthedRequest) -> HttpResponse:
     if request.method == "POST":
         require_owner(request)
         if form.is_valid():
-            organization.name = form.cleaned_data["name"]
-            organization.save(update_fields=["name"])
+            with transaction.atomic():
+                name = form.cleaned_data["name"]
+                details = {"name": [organization.name, name]}
+                audit.record(organization, "organization.renamed", organization, details=details)
+                organization.name = name
+                organization.save(update_fields=["name"])
             messages.success(request, "Organization renamed.")
             return redirect("workspaces:organization")
     return render(request, "workspaces/organization.html", {"nav": "settings", "form": form})

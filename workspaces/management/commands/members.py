@@ -78,7 +78,7 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(payload) if as_json else text)
 
     def list(self, organization: Organization, as_json: bool) -> None:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "email": m.user.email,
                 "role": m.role,
