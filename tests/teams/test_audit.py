@@ -33,6 +33,12 @@ def stored_rows() -> str:
     return json.dumps([list(row) for row in AuditEntry.objects.values_list()], default=str)
 
 
+def invitation_link(response: Any) -> str:
+    found = re.search(r'value="(http://testserver/invitations/[^"]+)"', response.content.decode())
+    assert found, "no invitation link in the reveal"
+    return found.group(1)
+
+
 def test_every_kind_of_change_leaves_an_entry_and_none_holds_a_secret(
     owner_client: Client, org: Organization, viewer: User, client: Client
 ) -> None:
@@ -86,14 +92,12 @@ def test_every_kind_of_change_leaves_an_entry_and_none_holds_a_secret(
     AclRule.objects.replace_policy(org.default_workspace, "allow", [RuleSpec("*", "all", "#", "allow")])
     # Members and invitations.
     invited = post("workspaces:member-invite", {"email": "new@a.example", "role": "viewer"})
-    link = re.search(r'value="(http://testserver/invitations/[^"]+)"', invited.content.decode()).group(1)  # type: ignore[union-attr]
+    link = invitation_link(invited)
     secrets += [link, link.rstrip("/").rsplit("/", 1)[1]]
     assert Client().post(link.removeprefix("http://testserver"), {"password": PASSWORD}).status_code == 302
     secrets.append(PASSWORD)
     second = post("workspaces:member-invite", {"email": "later@a.example", "role": "admin"})
-    secrets.append(
-        re.search(r'value="(http://testserver/invitations/[^"]+)"', second.content.decode()).group(1)
-    )  # type: ignore[union-attr]
+    secrets.append(invitation_link(second))
     post(
         "workspaces:invitation-revoke",
         pk=AuditEntry.objects.get(action="invitation.created", target_name="later@a.example").target_id,
