@@ -47,7 +47,8 @@ def test_owner_invites_a_viewer_who_joins_looks_and_is_removed(visit: Visit) -> 
     dialog.get_by_role("button", name="Copy invitation link").click()
     assert owner.evaluate("navigator.clipboard.readText()") == link
     dialog.get_by_role("link", name="Done").click()
-    expect(owner.get_by_role("cell", name="viewer@acme.example", exact=True)).to_be_visible()  # pending invitation
+    # Listed as a pending invitation.
+    expect(owner.get_by_role("cell", name="viewer@acme.example", exact=True)).to_be_visible()
 
     # The viewer, in a browser of their own, joins with a password of their choice.
     viewer_context = visit.context.browser.new_context(base_url=visit.base_url)
