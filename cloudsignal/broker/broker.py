@@ -5,7 +5,7 @@ a session from outside, so this subclass re-does the connection path (`_client_c
 private methods. Each override says which stock defect it fixes; the shared notes
 (`amqtt-0.12.1.md`) record how each was reproduced. amqtt is pinned to 0.12.1 for this reason.
 
-The connection path, in order: CONNECT within `connect_timeout` and under `max_packet_size`;
+The connection path, in order: an MQTT 3.1.1 CONNECT within `connect_timeout` (packets.py);
 credential check in a thread (no session state touched yet; a refusal leaves nothing behind); the
 login registered as pending and, if a revocation hint arrived meanwhile, its row read again; will
 topic checked like a publish; the client id put in the workspace's namespace; take-over of the same
@@ -18,6 +18,7 @@ import logging
 import math
 import socket
 import ssl
+from collections import deque
 from collections.abc import Coroutine
 from functools import partial
 from http import HTTPStatus
@@ -28,8 +29,11 @@ from amqtt.adapters import ReaderAdapter, WriterAdapter
 from amqtt.broker import Broker, Server
 from amqtt.contexts import Action
 from amqtt.errors import AMQTTError, MQTTError, NoDataError
-from amqtt.mqtt.connack import ConnackPacket
+from amqtt.mqtt import packet_class
+from amqtt.mqtt.connack import UNACCEPTABLE_PROTOCOL_VERSION, ConnackPacket
 from amqtt.mqtt.constants import QOS_0, QOS_1, QOS_2
+from amqtt.mqtt.disconnect import DisconnectPacket
+from amqtt.mqtt.packet import MQTTFixedHeader
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.publish import PublishPacket
 from amqtt.mqtt.subscribe import SubscribePacket
@@ -42,7 +46,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
 from acl.language import PUBLISH, SUBSCRIBE
-from cloudsignal.broker import namespace
+from cloudsignal.broker import namespace, packets
 from cloudsignal.broker.acl_cache import AclCache
 from cloudsignal.broker.auth import (
     BAD_USERNAME_OR_PASSWORD,
@@ -55,7 +59,7 @@ from cloudsignal.broker.auth import (
 from cloudsignal.broker.blocking import ThreadPool
 from cloudsignal.broker.config import BrokerOptions
 from cloudsignal.broker.hints import HintReceiver
-from cloudsignal.broker.packets import PacketTooLarge, SizeLimitedReader
+from cloudsignal.broker.packets import BufferReader, PacketTooLarge, read_packet
 from cloudsignal.broker.presence import Presence
 from cloudsignal.broker.revocation import Credential, Revoker, current_credentials, still_allowed
 from cloudsignal.broker.sessions import LiveConnection, SessionRegistry
@@ -78,6 +82,8 @@ class TenantHandler(BrokerProtocolHandler):
     """
 
     prefix = ""
+    # The largest PUBLISH payload accepted (BrokerOptions.max_payload_size), set at CONNACK.
+    max_payload = 0
 
     def handle_publish(self, publish_packet: PublishPacket) -> Coroutine[Any, Any, None]:
         header = publish_packet.variable_header
@@ -127,12 +133,102 @@ class TenantHandler(BrokerProtocolHandler):
     ) -> OutgoingApplicationMessage:
         if not self.prefix or not topic.startswith(self.prefix):
             return OutgoingApplicationMessage(None, topic, qos, data, retain)  # not this tenant's: dropped
-        return await super().mqtt_publish(topic[len(self.prefix) :], data, qos, retain, ack_timeout)
+        assert self.session is not None
+        session = self.session
+        packet_id = session.next_packet_id if qos in (QOS_1, QOS_2) else None
+        message = OutgoingApplicationMessage(packet_id, topic[len(self.prefix) :], qos, data, retain)
+        try:
+            await self._handle_message_flow(message)
+        except (asyncio.CancelledError, TimeoutError, AMQTTError, OSError) as exc:
+            # Stock amqtt forgets a QoS 1/2 message whose acknowledgement did not come before the
+            # connection ended, so a persistent session never got it again. Kept in flight here, it
+            # is sent again, DUP set, when the session reconnects (`_retry_deliveries`).
+            if packet_id is not None and not session.clean_session and not _acknowledged(message):
+                session.inflight_out[packet_id] = message
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            log.info("%s did not acknowledge message %s in time: %s", session.client_id, packet_id, exc)
+        return message
 
-    def handle_read_timeout(self) -> None:
-        # Stock amqtt ignores an expired keep-alive (upstream issue #308): close like a dropped socket,
-        # which also publishes the will, as the spec asks.
-        self._keepalive_expiry = asyncio.ensure_future(self.handle_connection_closed())
+    async def _reader_loop(self) -> None:
+        """amqtt's reader loop, rewritten for MQTT 3.1.1 conformance.
+
+        Stock amqtt decoded straight from the socket and let protocol violations pass (QoS 3, `#` in
+        a PUBLISH topic, reserved flags, a second CONNECT, unknown packet types all left the
+        connection open), and handled DISCONNECT in a task that the end of the stream cancelled,
+        so a client sending DISCONNECT and closing at once (TLS close_notify) had its will
+        published. Here every packet is read whole and checked (packets.violation) before amqtt
+        decodes it; any violation ends the connection, logged with its reason; DISCONNECT is
+        handled in order, before anything that follows it on the socket.
+        """
+        assert self.session is not None and self._reader_ready is not None and self.reader is not None
+        session, reader = self.session, self.reader
+        running: deque[asyncio.Task[None]] = deque()
+        keepalive = session.keep_alive if session.keep_alive and session.keep_alive > 0 else None
+        disconnected = False
+        while True:
+            try:
+                self._reader_ready.set()
+                while running and running[0].done():
+                    running.popleft()
+                try:
+                    packet = await asyncio.wait_for(read_packet(reader, self.max_payload), keepalive)
+                except TimeoutError:
+                    # Stock amqtt ignored an expired keep-alive (upstream issue #308). Closing like a
+                    # dropped socket also publishes the will, as the specification asks.
+                    log.info("closing %s: keep-alive expired", session.client_id)
+                    break
+                if packet is None:
+                    break
+                if problem := packets.violation(packet, self.max_payload):
+                    log.info("closing %s: protocol violation: %s", session.client_id, problem)
+                    break
+                header = MQTTFixedHeader(packet.type, packet.flags, len(packet.body))
+                body = BufferReader(packet.body)
+                decoded = await packet_class(header).from_stream(body, fixed_header=header)
+                if isinstance(decoded, DisconnectPacket):
+                    # The will is discarded now, whatever follows on the socket; what the client sent
+                    # before DISCONNECT is handled first.
+                    session.will_flag = False
+                    if running:
+                        await asyncio.wait(running, timeout=CLOSE_WAIT_SECONDS)
+                    disconnected = True
+                    await self.handle_disconnect(decoded)
+                    break
+                if (handle := self._handlers().get(packet.type)) is not None:
+                    running.append(asyncio.ensure_future(handle(decoded)))
+            except asyncio.CancelledError:
+                break
+            except PacketTooLarge as exc:
+                log.info("closing %s: %s", session.client_id, exc)
+                break
+            except (NoDataError, ConnectionError, OSError):
+                break
+            except Exception as exc:
+                log.info("closing %s: malformed packet (%s)", session.client_id, exc)
+                break
+        if not disconnected:
+            while running:
+                running.popleft().cancel()
+        await self.handle_connection_closed()
+        self._reader_stopped.set()
+        await self.stop()
+
+    def _handlers(self) -> dict[int, Any]:
+        return {
+            packets.PUBLISH: self.handle_publish,
+            packets.PUBACK: self.handle_puback,
+            packets.PUBREC: self.handle_pubrec,
+            packets.PUBREL: self.handle_pubrel,
+            packets.PUBCOMP: self.handle_pubcomp,
+            packets.SUBSCRIBE: self.handle_subscribe,
+            packets.UNSUBSCRIBE: self.handle_unsubscribe,
+            packets.PINGREQ: self.handle_pingreq,
+        }
+
+
+def _acknowledged(message: OutgoingApplicationMessage) -> bool:
+    return bool(message.puback_packet if message.qos == QOS_1 else message.pubcomp_packet)
 
 
 async def _nothing() -> None:
@@ -200,7 +296,7 @@ class CloudSignalBroker(Broker):
                     ssl=context,
                     subprotocols=[websockets.Subprotocol("mqtt")],
                     process_request=_only_mqtt_path,
-                    max_size=self.options.max_packet_size + 8,
+                    max_size=packets.max_packet_size(self.options.max_payload_size),
                     ping_interval=None,  # MQTT has its own keep-alive
                     # Devices often drop the TCP connection without a closing handshake.
                     close_timeout=1,
@@ -236,18 +332,10 @@ class CloudSignalBroker(Broker):
         if peer is None:
             return
         remote_address = str(peer[0])
-        limited = SizeLimitedReader(reader, self.options.max_packet_size)
-        try:
-            handler, incoming = await asyncio.wait_for(
-                TenantHandler.init_from_connect(limited, writer, self.plugins_manager),
-                self.options.connect_timeout,
-            )
-        except TimeoutError:
-            log.info("no CONNECT from %s within %ss", remote_address, self.options.connect_timeout)
+        incoming_connect = await self._read_connect(remote_address, reader, writer)
+        if incoming_connect is None:
             return
-        except (AMQTTError, MQTTError, NoDataError, PacketTooLarge, ValueError, UnicodeDecodeError) as exc:
-            log.info("bad CONNECT from %s: %s", remote_address, exc)
-            return
+        handler, incoming = incoming_connect
 
         # Authenticate before anything else: stock amqtt let a failed login take over or wipe the
         # session of the client id it named, and left a ghost session behind.
@@ -273,7 +361,7 @@ class CloudSignalBroker(Broker):
                 await _refuse(writer, refusal.code)
                 return
             pending.accepted = True
-            conn = await self._admit(listener_name, remote_address, limited, writer, handler, incoming, login)
+            conn = await self._admit(listener_name, remote_address, reader, writer, handler, incoming, login)
         finally:
             self.registry.end_login(pending)
         if conn is None:
@@ -282,13 +370,69 @@ class CloudSignalBroker(Broker):
             if pending.revoked:
                 await self.end_session(conn.key, purge=True, owner=login)
             self.presence.connected(conn)
-            await self._publish_session_retained_messages(conn.session)
+            await self._deliver_queued(conn)
             await self._client_message_loop(conn.session, conn.handler)
             await self._deliver_last_words(conn)
         finally:
             self.registry.remove(conn)
             self.presence.disconnected(conn)
+            # Stock amqtt removed a clean session only in a once-a-second monitor, so a
+            # `clean_session=0` reconnect within that second inherited its subscriptions.
+            if conn.session.clean_session and self._sessions.get(conn.key, (None,))[0] is conn.session:
+                await self._cleanup_session(conn.key)
             conn.closed.set()
+
+    async def _read_connect(
+        self, remote_address: str, reader: ReaderAdapter, writer: WriterAdapter
+    ) -> tuple[BrokerProtocolHandler, Session] | None:
+        """The first packet, within `connect_timeout`: a CONNECT of MQTT 3.1.1, decoded; or None, the
+        connection answered as MQTT 3.1.1 asks (CONNACK 0x01 for another protocol level) and logged."""
+        try:
+            first = await asyncio.wait_for(
+                read_packet(reader, self.options.max_payload_size), self.options.connect_timeout
+            )
+        except TimeoutError:
+            log.info("no CONNECT from %s within %ss", remote_address, self.options.connect_timeout)
+            return None
+        except (PacketTooLarge, NoDataError, OSError) as exc:
+            log.info("bad CONNECT from %s: %s", remote_address, exc or type(exc).__name__)
+            return None
+        if first is None:
+            return None
+        if problem := packets.connect_violation(first):
+            log.info("closing connection from %s: protocol violation: %s", remote_address, problem)
+            return None
+        protocol = packets.protocol_of(first)
+        if protocol != ("MQTT", 4):
+            # MQTT 5 (and 3.1, "MQIsdp" level 3) are refused with CONNACK 0x01 "unacceptable protocol
+            # level" at once: stock amqtt misread an MQTT 5 CONNECT and waited out the timeout.
+            log.info("CONNECT from %s refused: protocol %r is not MQTT 3.1.1", remote_address, protocol)
+            if protocol is not None and protocol[0] in ("MQTT", "MQIsdp"):
+                await _refuse(writer, UNACCEPTABLE_PROTOCOL_VERSION)
+            return None
+        try:
+            connect = BufferReader(first.wire())
+            return await TenantHandler.init_from_connect(connect, writer, self.plugins_manager)
+        except (AMQTTError, MQTTError, NoDataError, ValueError, UnicodeDecodeError) as exc:
+            # Including a zero-length client id with clean_session=0: amqtt has sent CONNACK 0x02.
+            log.info("bad CONNECT from %s: %s", remote_address, exc)
+        except Exception as exc:
+            log.info("malformed CONNECT from %s: %r", remote_address, exc)
+        return None
+
+    async def _deliver_queued(self, conn: LiveConnection) -> None:
+        """Send what a persistent session queued while it was away, each message checked against the
+        rules as they are now (a rule added since it was queued applies to it)."""
+        session, handler = conn.session, conn.handler
+        tasks = []
+        while not session.retained_messages.empty():
+            queued = session.retained_messages.get_nowait()
+            if self._receive_allowed(session, queued.topic):
+                tasks.append(
+                    asyncio.ensure_future(handler.mqtt_publish(queued.topic, queued.data, queued.qos, False))
+                )
+        if tasks:
+            await asyncio.wait(tasks)
 
     async def _deliver_last_words(self, conn: LiveConnection) -> None:
         """Deliver what the device published before it went but the message loop had not taken
@@ -399,6 +543,7 @@ class CloudSignalBroker(Broker):
 
         assert isinstance(handler, TenantHandler)
         handler.prefix = namespace.topic_prefix(login.workspace_id)
+        handler.max_payload = self.options.max_payload_size
         handler.attach(session, reader, writer)
         self._sessions[key] = (session, handler)
         self.registry.owners[key] = login

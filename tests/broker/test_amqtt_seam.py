@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from amqtt.broker import Broker, Server
 from amqtt.mqtt.connack import ConnackPacket
+from amqtt.mqtt.packet import MQTTFixedHeader
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.session import IncomingApplicationMessage, OutgoingApplicationMessage, Session
 
@@ -41,10 +42,9 @@ HANDLER_OVERRIDES: dict[str, tuple[str, ...]] = {
     "handle_subscribe": ("subscribe",),
     "handle_unsubscribe": ("unsubscribe",),
     "mqtt_publish": ("topic", "data", "qos", "retain", "ack_timeout"),
-    "handle_read_timeout": (),
+    "_reader_loop": (),
 }
 CALLED: list[tuple[type, str, tuple[str, ...]]] = [
-    (Broker, "_publish_session_retained_messages", ("session",)),
     (Broker, "_client_message_loop", ("client_session", "handler")),
     (Broker, "_broadcast_message", ("session", "topic", "data", "force_qos")),
     (Broker, "retain_message", ("source_session", "topic_name", "data", "qos")),
@@ -62,6 +62,16 @@ CALLED: list[tuple[type, str, tuple[str, ...]]] = [
     (BrokerProtocolHandler, "mqtt_connack_authorize", ("authorize",)),
     (BrokerProtocolHandler, "start", ()),
     (BrokerProtocolHandler, "handle_connection_closed", ()),
+    (BrokerProtocolHandler, "handle_disconnect", ("disconnect",)),
+    (BrokerProtocolHandler, "handle_puback", ("puback",)),
+    (BrokerProtocolHandler, "handle_pubrec", ("pubrec",)),
+    (BrokerProtocolHandler, "handle_pubrel", ("pubrel",)),
+    (BrokerProtocolHandler, "handle_pubcomp", ("pubcomp",)),
+    (BrokerProtocolHandler, "handle_pingreq", ("pingreq",)),
+    (BrokerProtocolHandler, "_handle_message_flow", ("app_message",)),
+    (BrokerProtocolHandler, "_retry_deliveries", ()),
+    (BrokerProtocolHandler, "stop", ()),
+    (MQTTFixedHeader, "__init__", ("packet_type", "flags", "length")),
     (ConnackPacket, "build", ("session_parent", "return_code")),
     (IncomingApplicationMessage, "__init__", ("packet_id", "topic", "qos", "data", "retain")),
     (OutgoingApplicationMessage, "__init__", ("packet_id", "topic", "qos", "data", "retain")),
@@ -93,6 +103,9 @@ SESSION_ATTRIBUTES = (
     "will_topic",
     "will_qos",
     "will_retain",
+    "inflight_out",
+    "retained_messages",
+    "next_packet_id",
 )
 
 
