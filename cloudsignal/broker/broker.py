@@ -26,7 +26,7 @@ from typing import Any
 
 import websockets
 from amqtt.adapters import ReaderAdapter, WriterAdapter
-from amqtt.broker import Broker, Server
+from amqtt.broker import Broker, RetainedApplicationMessage, Server
 from amqtt.contexts import Action
 from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.mqtt import packet_class
@@ -36,6 +36,8 @@ from amqtt.mqtt.disconnect import DisconnectPacket
 from amqtt.mqtt.packet import MQTTFixedHeader
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.publish import PublishPacket
+from amqtt.mqtt.pubrec import PubrecPacket
+from amqtt.mqtt.pubrel import PubrelPacket
 from amqtt.mqtt.subscribe import SubscribePacket
 from amqtt.mqtt.unsubscribe import UnsubscribePacket
 from amqtt.session import IncomingApplicationMessage, OutgoingApplicationMessage, Session
@@ -60,6 +62,7 @@ from cloudsignal.broker.blocking import ThreadPool
 from cloudsignal.broker.config import BrokerOptions
 from cloudsignal.broker.hints import HintReceiver
 from cloudsignal.broker.packets import BufferReader, PacketTooLarge, read_packet
+from cloudsignal.broker.persistence import InFlight, Persistence, SessionRecord, Stored
 from cloudsignal.broker.presence import Presence
 from cloudsignal.broker.revocation import Credential, Revoker, current_credentials, still_allowed
 from cloudsignal.broker.sessions import LiveConnection, SessionRegistry
@@ -258,6 +261,7 @@ class CloudSignalBroker(Broker):
             self.registry, self.authenticator.verified, self.control_pool, end_session=self.end_session
         )
         self.hints = HintReceiver(options.control_socket, self.revoker, self.rules_changed)
+        self.persistence = Persistence(self._session_record)
 
     @property
     def ports(self) -> dict[str, int]:
@@ -267,9 +271,13 @@ class CloudSignalBroker(Broker):
         await self.hints.start()
         try:
             await self.presence.start()
+            # Restored by _start_listeners: stock start() empties the broker's state first.
+            self._stored: Stored | None = await self.persistence.load()
+            self.persistence.start()
             await super().start()
         except BaseException:
             await self.hints.stop()
+            await self.persistence.stop()
             raise
         self._reconcile = asyncio.create_task(self._reconcile_forever(self.options.reconcile_seconds))
 
@@ -277,7 +285,16 @@ class CloudSignalBroker(Broker):
         self._reconcile.cancel()
         await asyncio.gather(self._reconcile, return_exceptions=True)
         await self.hints.stop()
+        # Everything persistent is saved before stock shutdown closes connections and forgets them.
+        await self.persistence.save_all(
+            [
+                (key, *namespace.split_session_key(key))
+                for key, (session, _handler) in self._sessions.items()
+                if not session.clean_session
+            ]
+        )
         await super().shutdown()
+        await self.persistence.stop()
         await self.presence.stop()
         self.login_pool.shutdown()
         self.control_pool.shutdown()
@@ -285,6 +302,10 @@ class CloudSignalBroker(Broker):
     # Listeners -------------------------------------------------------------------------------
 
     async def _start_listeners(self) -> None:
+        # What the last run saved goes back before the first device can connect.
+        if self._stored is not None:
+            await self._restore(self._stored)
+            self._stored = None
         for listener in self.options.listeners:
             sock = self._bound_sockets[listener.name]
             context = self._ssl_context if listener.tls else None
@@ -380,6 +401,8 @@ class CloudSignalBroker(Broker):
             # `clean_session=0` reconnect within that second inherited its subscriptions.
             if conn.session.clean_session and self._sessions.get(conn.key, (None,))[0] is conn.session:
                 await self._cleanup_session(conn.key)
+            elif not conn.session.clean_session:
+                self._session_changed(conn.key)  # with what is still in flight
             conn.closed.set()
 
     async def _read_connect(
@@ -432,6 +455,7 @@ class CloudSignalBroker(Broker):
                     asyncio.ensure_future(handler.mqtt_publish(queued.topic, queued.data, queued.qos, False))
                 )
         if tasks:
+            self._session_changed(conn.key)
             await asyncio.wait(tasks)
 
     async def _deliver_last_words(self, conn: LiveConnection) -> None:
@@ -512,7 +536,14 @@ class CloudSignalBroker(Broker):
         owner = self.registry.owners.get(key)
         # A stored session belongs to the credential that made it: another credential using the same
         # client id starts afresh rather than inheriting subscriptions its own rules never granted.
-        if incoming.clean_session or stored is None or owner is None or owner.client_pk != login.client_pk:
+        # So does the same credential after a reset (a new credential_version).
+        if (
+            incoming.clean_session
+            or stored is None
+            or owner is None
+            or owner.client_pk != login.client_pk
+            or owner.credential_version != login.credential_version
+        ):
             await self._delete_session(key)
             session = incoming
             session.parent = 0
@@ -547,6 +578,8 @@ class CloudSignalBroker(Broker):
         handler.attach(session, reader, writer)
         self._sessions[key] = (session, handler)
         self.registry.owners[key] = login
+        if not session.clean_session:
+            self._session_changed(key)
         try:
             await handler.mqtt_connack_authorize(True)
             await handler.start()
@@ -622,12 +655,142 @@ class CloudSignalBroker(Broker):
     # Session bookkeeping ----------------------------------------------------------------------
 
     async def _cleanup_session(self, client_id: str) -> None:
+        persistent = self._is_persistent(client_id)
         await super()._cleanup_session(client_id)
         self.registry.owners.pop(client_id, None)
+        if persistent:
+            self._session_changed(client_id)
 
     async def _delete_session(self, client_id: str) -> None:
+        persistent = self._is_persistent(client_id)
         await super()._delete_session(client_id)
         self.registry.owners.pop(client_id, None)
+        if persistent:
+            self._session_changed(client_id)
+
+    def _is_persistent(self, key: str) -> bool:
+        entry = self._sessions.get(key)
+        return entry is not None and not entry[0].clean_session
+
+    async def add_subscription(self, subscription: tuple[str, int], session: Session) -> int:
+        granted = await super().add_subscription(subscription, session)
+        if not session.clean_session and session.client_id:
+            self._session_changed(session.client_id)
+        return granted
+
+    def _del_subscription(self, a_filter: str, session: Session) -> int:
+        deleted = super()._del_subscription(a_filter, session)
+        if deleted and not session.clean_session and session.client_id:
+            self._session_changed(session.client_id)
+        return deleted
+
+    # Persistence --------------------------------------------------------------------------------
+
+    def _session_changed(self, key: str) -> None:
+        workspace_id, device_client_id = namespace.split_session_key(key)
+        self.persistence.session_changed(key, workspace_id, device_client_id)
+
+    def _session_record(self, key: str) -> SessionRecord | None:
+        """The persistent session `key` as it is now, for the database; None if it is gone or clean."""
+        entry = self._sessions.get(key)
+        login = self.registry.owners.get(key)
+        if entry is None or login is None or entry[0].clean_session:
+            return None
+        session = entry[0]
+        prefix = namespace.topic_prefix(login.workspace_id)
+        # asyncio.Queue has no way to look without taking; its deque is read, never changed.
+        queued = list(getattr(session.retained_messages, "_queue", ()))
+        return SessionRecord(
+            workspace_id=login.workspace_id,
+            device_client_id=namespace.split_session_key(key)[1],
+            client_pk=login.client_pk,
+            credential_version=login.credential_version,
+            subscriptions=[
+                (topic_filter[len(prefix) :], qos)
+                for topic_filter, subscribers in self._subscriptions.items()
+                if topic_filter.startswith(prefix)
+                for subscriber, qos in subscribers
+                if subscriber.client_id == key
+            ],
+            queued=[
+                (m.topic[len(prefix) :], bytes(m.data), m.qos or 0)
+                for m in queued
+                if m.topic.startswith(prefix) and m.data is not None
+            ],
+            inflight=[
+                InFlight(packet_id, m.topic, bytes(m.data), m.qos or 0, m.pubrel_packet is not None)
+                for packet_id, m in session.inflight_out.items()
+                if m.data is not None
+            ],
+        )
+
+    async def _restore(self, stored: Stored) -> None:
+        """Put back what the last run saved, before any listener opens: retained messages, and each
+        persistent session, disconnected, with its subscriptions, queue and in-flight messages. A
+        session whose credential is gone or changed since is ended by the first reconciliation."""
+        for retained in stored.retained:
+            topic = namespace.topic_prefix(retained.workspace_id) + retained.topic
+            self._retained_messages[topic] = RetainedApplicationMessage(
+                None, topic, retained.payload, retained.qos
+            )
+        for record in stored.sessions:
+            owner = stored.owners.get(record.client_pk)
+            key = namespace.session_key(record.workspace_id, record.device_client_id)
+            if owner is None or owner[0] != record.workspace_id or owner[3] != record.credential_version:
+                # The credential went, was disabled, moved or reset while the broker was down.
+                self._session_changed(key)
+                continue
+            workspace_id, organization_id, username, _version = owner
+            prefix = namespace.topic_prefix(workspace_id)
+            session = Session()
+            session.client_id = key
+            session.clean_session = False
+            session.username = f"{username}@{organization_id}"
+            session.transitions.disconnect()
+            for topic, payload, qos in record.queued:
+                session.retained_messages.put_nowait(
+                    RetainedApplicationMessage(None, prefix + topic, payload, qos)
+                )
+            for m in record.inflight:
+                message = OutgoingApplicationMessage(m.packet_id, m.topic, m.qos, m.payload, False)
+                message.publish_packet = message.build_publish_packet()
+                if m.released:
+                    message.pubrec_packet = PubrecPacket.build(m.packet_id)
+                    message.pubrel_packet = PubrelPacket.build(m.packet_id)
+                session.inflight_out[m.packet_id] = message
+            self._sessions[key] = (session, None)
+            self.registry.owners[key] = Login(
+                client_pk=record.client_pk,
+                credential_version=record.credential_version,
+                workspace_id=workspace_id,
+                organization_id=organization_id,
+                username=username,
+            )
+            for topic_filter, qos in record.subscriptions:
+                self._subscriptions.setdefault(prefix + topic_filter, []).append((session, qos))
+        # Deliveries to restored sessions are checked against their workspaces' rules.
+        workspaces = sorted({login.workspace_id for login in self.registry.owners.values()})
+        if workspaces:
+            self.acl.install(await self.control_pool.run(self.acl.load, workspaces))
+        if stored.retained or stored.sessions:
+            log.info(
+                "restored %d retained messages and %d persistent sessions",
+                len(stored.retained),
+                len(stored.sessions),
+            )
+
+    async def retain_message(
+        self,
+        source_session: Session | None,
+        topic_name: str | None,
+        data: bytes | bytearray | None,
+        qos: int | None = None,
+    ) -> None:
+        await super().retain_message(source_session, topic_name, data, qos)
+        workspace_id = namespace.workspace_of_topic(topic_name or "")
+        if workspace_id is not None and topic_name is not None:
+            device_topic = topic_name[len(namespace.topic_prefix(workspace_id)) :]
+            self.persistence.retained_changed(workspace_id, device_topic, bytes(data or b""), qos or 0)
 
     # Messages -----------------------------------------------------------------------------------
 
@@ -671,6 +834,8 @@ class CloudSignalBroker(Broker):
                 if not connected:
                     if not target.clean_session and qos in (QOS_1, QOS_2):
                         await self._retain_broadcast_message(broadcast, qos, target)
+                        if target.client_id:
+                            self._session_changed(target.client_id)
                     continue
                 handler = self._get_handler(target)
                 if handler is not None:
