@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import connection
 
 
-def _database_url() -> str:
+def database_url() -> str:
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{Path(db['NAME']).resolve()}"
@@ -28,7 +28,7 @@ class BrokerProcess:
         self.socket = data_dir / "broker.sock"
         env = {
             **os.environ,
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url(),
             "CLOUDSIGNAL_DATA_DIR": str(data_dir),
             "CLOUDSIGNAL_BROKER_SOCKET": str(self.socket),
             "CLOUDSIGNAL_MQTT_BIND": "127.0.0.1",
