@@ -226,7 +226,7 @@ def main() -> None:
             f"{losses[tag]:>6} {statistics.median(cpu[tag]):>18.1f}"
         )
     print(
-        f"cost of 20 rules: {cost:.1f}% of throughput, "
+        f"cost of {len(specs)} rules: {cost:.1f}% of throughput, "
         f"{cpu_cost:.1f}% of broker CPU per message (target < 10%)"
     )
 
