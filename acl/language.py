@@ -10,13 +10,15 @@ What "applies" means:
 - Publish: the rule's filter matches the topic, exactly as an MQTT subscription would match it
   (`+` one level, `#` the rest including the parent, wildcards at the first level never match
   topics starting with `$`).
-- Subscribe (the topic is the filter the device sent): an allow rule applies only when it covers
-  the whole filter, every topic the filter could match also matches the rule; a deny rule applies
-  as soon as the two could share a single topic. So `allow sensors/#` grants `sensors/+/temp` but
-  not `#`, and `deny sensors/secret` refuses `sensors/+`. When in doubt a subscription is refused
-  rather than allowed to receive something a rule denies. A filter without wildcards is one topic,
-  so the broker may call check(action="subscribe") with the concrete topic of a message it is about
-  to deliver, and the answer is what a publish check of that topic would say for the subscriber.
+- Subscribe (the topic is the filter the device sent): a subscription is refused only when the
+  rules deny every topic it could match, as Mosquitto does. An allow rule applies as soon as it
+  could share a single topic with the filter; a deny rule applies only when it covers the whole
+  filter (every topic the filter could match also matches the rule). So with "deny subscribe
+  `test/nosubscribe`" (default allow), `#` and `+/+` are granted, and `test/nosubscribe` is refused.
+  A granted wildcard subscription is not a licence: the broker checks each message it delivers
+  (live, queued or retained) with check(action="subscribe") on the message's concrete topic. A
+  filter without wildcards is one topic, for which covering and overlapping agree, so that answer is
+  what a publish check of that topic would say for the subscriber.
 
 Placeholders: `${username}` and `${clientid}` may stand as whole levels of a rule's topic and are
 replaced by the checking client's values, which are compared as one literal level. A value that
@@ -309,8 +311,10 @@ class Policy:
             return Decision(False, f"invalid topic: {problem}", None)
         filt = topic.split("/")
         for levels, allow, decision in self._rules_for(username, client_id, action):
-            # A publish topic has no wildcards, so covering and overlapping agree for it.
-            if _covers(levels, filt) if allow else _overlaps(levels, filt):
+            # A topic without wildcards is covered exactly when it is overlapped. For a wildcard
+            # filter: granted as soon as some topic could be allowed (each delivery is checked on
+            # its own topic), refused only when a deny rule takes every topic the filter matches.
+            if _overlaps(levels, filt) if allow else _covers(levels, filt):
                 return decision
         return self._default_decision
 

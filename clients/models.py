@@ -463,3 +463,54 @@ def _renumber(ordered: Sequence[AclRule]) -> None:
     for position, rule in enumerate(ordered):
         rule.position = position
     AclRule.objects.bulk_update(ordered, ["position"])
+
+
+# What the broker keeps across restarts (cloudsignal/broker/persistence.py writes and reads these).
+# Topics and client ids are as the device sees them, never workspace-prefixed.
+
+
+class RetainedMessage(models.Model):
+    """A retained MQTT message: the last one published with the retain flag on its topic. It goes with
+    its workspace."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    topic = models.TextField()
+    payload = models.BinaryField()
+    qos = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "topic"], name="retained_message_one_per_topic")
+        ]
+
+    def __str__(self) -> str:
+        return self.topic
+
+
+class StoredSession(models.Model):
+    """A persistent MQTT session (clean_session=0) as the broker last saved it: its subscriptions, the
+    messages queued while the device was away, and the QoS 1/2 messages sent but not acknowledged.
+    It goes with its credential; a credential reset since it was saved ends it (credential_version)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    owner = models.ForeignKey(MqttClient, on_delete=models.CASCADE, related_name="+")
+    # The MQTT client id the device chose.
+    device_client_id = models.TextField()
+    credential_version = models.PositiveIntegerField()
+    # [[filter, qos], ...]
+    subscriptions = models.JSONField(default=list)
+    # [[topic, payload (base64), qos], ...] in delivery order
+    queued = models.JSONField(default=list)
+    # [[packet_id, topic, payload (base64), qos, released], ...]; released: PUBREL sent (QoS 2)
+    inflight = models.JSONField(default=list)
+    saved_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "device_client_id"], name="stored_session_one_per_client_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.device_client_id

@@ -56,8 +56,9 @@ MQTT_BIND = env_str("CLOUDSIGNAL_MQTT_BIND", "0.0.0.0")
 PUBLIC_HOST = env_str("CLOUDSIGNAL_PUBLIC_HOST", "localhost")
 TLS_CERT = env_str("CLOUDSIGNAL_TLS_CERT")
 TLS_KEY = env_str("CLOUDSIGNAL_TLS_KEY")
-MQTT_MAX_PACKET_SIZE = env_int(
-    "CLOUDSIGNAL_MQTT_MAX_PACKET_SIZE", 1024 * 1024, minimum=1024, maximum=268435455
+# The largest message payload a device may publish; the topic and MQTT headers come on top.
+MQTT_MAX_PAYLOAD_SIZE = env_int(
+    "CLOUDSIGNAL_MQTT_MAX_PAYLOAD_SIZE", 1024 * 1024, minimum=1024, maximum=256 * 1024 * 1024 - 65_545
 )
 # The broker listens here for "these credentials changed" hints from web and CLI processes.
 BROKER_CONTROL_SOCKET = Path(env_str("CLOUDSIGNAL_BROKER_SOCKET") or DATA_DIR / "broker.sock")

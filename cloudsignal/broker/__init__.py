@@ -11,7 +11,8 @@ benchmarks use `runner.BrokerThread`.
     acl_cache.py   each workspace's compiled ACL policy (acl/language.py), held in memory
     namespace.py   the only place that builds or parses workspace prefixes and session keys
     presence.py    BrokerNode heartbeat and LiveSession rows for the dashboard
-    packets.py     maximum packet size
+    packets.py     reading packets whole and checking them against MQTT 3.1.1; the payload limit
+    persistence.py retained messages and persistent sessions kept in the database across restarts
     tls.py         the TLS context: the configured certificate or a self-signed one in the data dir
     config.py      listeners and limits, from settings
     blocking.py    thread pools that keep database and argon2 work off the event loop

@@ -5,7 +5,7 @@ a session from outside, so this subclass re-does the connection path (`_client_c
 private methods. Each override says which stock defect it fixes; the shared notes
 (`amqtt-0.12.1.md`) record how each was reproduced. amqtt is pinned to 0.12.1 for this reason.
 
-The connection path, in order: CONNECT within `connect_timeout` and under `max_packet_size`;
+The connection path, in order: an MQTT 3.1.1 CONNECT within `connect_timeout` (packets.py);
 credential check in a thread (no session state touched yet; a refusal leaves nothing behind); the
 login registered as pending and, if a revocation hint arrived meanwhile, its row read again; will
 topic checked like a publish; the client id put in the workspace's namespace; take-over of the same
@@ -18,6 +18,7 @@ import logging
 import math
 import socket
 import ssl
+from collections import deque
 from collections.abc import Coroutine
 from functools import partial
 from http import HTTPStatus
@@ -25,13 +26,18 @@ from typing import Any
 
 import websockets
 from amqtt.adapters import ReaderAdapter, WriterAdapter
-from amqtt.broker import Broker, Server
+from amqtt.broker import Broker, RetainedApplicationMessage, Server
 from amqtt.contexts import Action
 from amqtt.errors import AMQTTError, MQTTError, NoDataError
-from amqtt.mqtt.connack import ConnackPacket
+from amqtt.mqtt import packet_class
+from amqtt.mqtt.connack import UNACCEPTABLE_PROTOCOL_VERSION, ConnackPacket
 from amqtt.mqtt.constants import QOS_0, QOS_1, QOS_2
+from amqtt.mqtt.disconnect import DisconnectPacket
+from amqtt.mqtt.packet import MQTTFixedHeader
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.publish import PublishPacket
+from amqtt.mqtt.pubrec import PubrecPacket
+from amqtt.mqtt.pubrel import PubrelPacket
 from amqtt.mqtt.subscribe import SubscribePacket
 from amqtt.mqtt.unsubscribe import UnsubscribePacket
 from amqtt.session import IncomingApplicationMessage, OutgoingApplicationMessage, Session
@@ -42,7 +48,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
 from acl.language import PUBLISH, SUBSCRIBE
-from cloudsignal.broker import namespace
+from cloudsignal.broker import namespace, packets
 from cloudsignal.broker.acl_cache import AclCache
 from cloudsignal.broker.auth import (
     BAD_USERNAME_OR_PASSWORD,
@@ -55,7 +61,8 @@ from cloudsignal.broker.auth import (
 from cloudsignal.broker.blocking import ThreadPool
 from cloudsignal.broker.config import BrokerOptions
 from cloudsignal.broker.hints import HintReceiver
-from cloudsignal.broker.packets import PacketTooLarge, SizeLimitedReader
+from cloudsignal.broker.packets import BufferReader, PacketTooLarge, read_packet
+from cloudsignal.broker.persistence import InFlight, Persistence, SessionRecord, Stored
 from cloudsignal.broker.presence import Presence
 from cloudsignal.broker.revocation import Credential, Revoker, current_credentials, still_allowed
 from cloudsignal.broker.sessions import LiveConnection, SessionRegistry
@@ -78,6 +85,8 @@ class TenantHandler(BrokerProtocolHandler):
     """
 
     prefix = ""
+    # The largest PUBLISH payload accepted (BrokerOptions.max_payload_size), set at CONNACK.
+    max_payload = 0
 
     def handle_publish(self, publish_packet: PublishPacket) -> Coroutine[Any, Any, None]:
         header = publish_packet.variable_header
@@ -127,12 +136,102 @@ class TenantHandler(BrokerProtocolHandler):
     ) -> OutgoingApplicationMessage:
         if not self.prefix or not topic.startswith(self.prefix):
             return OutgoingApplicationMessage(None, topic, qos, data, retain)  # not this tenant's: dropped
-        return await super().mqtt_publish(topic[len(self.prefix) :], data, qos, retain, ack_timeout)
+        assert self.session is not None
+        session = self.session
+        packet_id = session.next_packet_id if qos in (QOS_1, QOS_2) else None
+        message = OutgoingApplicationMessage(packet_id, topic[len(self.prefix) :], qos, data, retain)
+        try:
+            await self._handle_message_flow(message)
+        except (asyncio.CancelledError, TimeoutError, AMQTTError, OSError) as exc:
+            # Stock amqtt forgets a QoS 1/2 message whose acknowledgement did not come before the
+            # connection ended, so a persistent session never got it again. Kept in flight here, it
+            # is sent again, DUP set, when the session reconnects (`_retry_deliveries`).
+            if packet_id is not None and not session.clean_session and not _acknowledged(message):
+                session.inflight_out[packet_id] = message
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            log.info("%s did not acknowledge message %s in time: %s", session.client_id, packet_id, exc)
+        return message
 
-    def handle_read_timeout(self) -> None:
-        # Stock amqtt ignores an expired keep-alive (upstream issue #308): close like a dropped socket,
-        # which also publishes the will, as the spec asks.
-        self._keepalive_expiry = asyncio.ensure_future(self.handle_connection_closed())
+    async def _reader_loop(self) -> None:
+        """amqtt's reader loop, rewritten for MQTT 3.1.1 conformance.
+
+        Stock amqtt decoded straight from the socket and let protocol violations pass (QoS 3, `#` in
+        a PUBLISH topic, reserved flags, a second CONNECT, unknown packet types all left the
+        connection open), and handled DISCONNECT in a task that the end of the stream cancelled,
+        so a client sending DISCONNECT and closing at once (TLS close_notify) had its will
+        published. Here every packet is read whole and checked (packets.violation) before amqtt
+        decodes it; any violation ends the connection, logged with its reason; DISCONNECT is
+        handled in order, before anything that follows it on the socket.
+        """
+        assert self.session is not None and self._reader_ready is not None and self.reader is not None
+        session, reader = self.session, self.reader
+        running: deque[asyncio.Task[None]] = deque()
+        keepalive = session.keep_alive if session.keep_alive and session.keep_alive > 0 else None
+        disconnected = False
+        while True:
+            try:
+                self._reader_ready.set()
+                while running and running[0].done():
+                    running.popleft()
+                try:
+                    packet = await asyncio.wait_for(read_packet(reader, self.max_payload), keepalive)
+                except TimeoutError:
+                    # Stock amqtt ignored an expired keep-alive (upstream issue #308). Closing like a
+                    # dropped socket also publishes the will, as the specification asks.
+                    log.info("closing %s: keep-alive expired", session.client_id)
+                    break
+                if packet is None:
+                    break
+                if problem := packets.violation(packet, self.max_payload):
+                    log.info("closing %s: protocol violation: %s", session.client_id, problem)
+                    break
+                header = MQTTFixedHeader(packet.type, packet.flags, len(packet.body))
+                body = BufferReader(packet.body)
+                decoded = await packet_class(header).from_stream(body, fixed_header=header)
+                if isinstance(decoded, DisconnectPacket):
+                    # The will is discarded now, whatever follows on the socket; what the client sent
+                    # before DISCONNECT is handled first.
+                    session.will_flag = False
+                    if running:
+                        await asyncio.wait(running, timeout=CLOSE_WAIT_SECONDS)
+                    disconnected = True
+                    await self.handle_disconnect(decoded)
+                    break
+                if (handle := self._handlers().get(packet.type)) is not None:
+                    running.append(asyncio.ensure_future(handle(decoded)))
+            except asyncio.CancelledError:
+                break
+            except PacketTooLarge as exc:
+                log.info("closing %s: %s", session.client_id, exc)
+                break
+            except (NoDataError, ConnectionError, OSError):
+                break
+            except Exception as exc:
+                log.info("closing %s: malformed packet (%s)", session.client_id, exc)
+                break
+        if not disconnected:
+            while running:
+                running.popleft().cancel()
+        await self.handle_connection_closed()
+        self._reader_stopped.set()
+        await self.stop()
+
+    def _handlers(self) -> dict[int, Any]:
+        return {
+            packets.PUBLISH: self.handle_publish,
+            packets.PUBACK: self.handle_puback,
+            packets.PUBREC: self.handle_pubrec,
+            packets.PUBREL: self.handle_pubrel,
+            packets.PUBCOMP: self.handle_pubcomp,
+            packets.SUBSCRIBE: self.handle_subscribe,
+            packets.UNSUBSCRIBE: self.handle_unsubscribe,
+            packets.PINGREQ: self.handle_pingreq,
+        }
+
+
+def _acknowledged(message: OutgoingApplicationMessage) -> bool:
+    return bool(message.puback_packet if message.qos == QOS_1 else message.pubcomp_packet)
 
 
 async def _nothing() -> None:
@@ -162,6 +261,7 @@ class CloudSignalBroker(Broker):
             self.registry, self.authenticator.verified, self.control_pool, end_session=self.end_session
         )
         self.hints = HintReceiver(options.control_socket, self.revoker, self.rules_changed)
+        self.persistence = Persistence(self._session_record)
 
     @property
     def ports(self) -> dict[str, int]:
@@ -171,9 +271,13 @@ class CloudSignalBroker(Broker):
         await self.hints.start()
         try:
             await self.presence.start()
+            # Restored by _start_listeners: stock start() empties the broker's state first.
+            self._stored: Stored | None = await self.persistence.load()
+            self.persistence.start()
             await super().start()
         except BaseException:
             await self.hints.stop()
+            await self.persistence.stop()
             raise
         self._reconcile = asyncio.create_task(self._reconcile_forever(self.options.reconcile_seconds))
 
@@ -181,7 +285,16 @@ class CloudSignalBroker(Broker):
         self._reconcile.cancel()
         await asyncio.gather(self._reconcile, return_exceptions=True)
         await self.hints.stop()
+        # Everything persistent is saved before stock shutdown closes connections and forgets them.
+        await self.persistence.save_all(
+            [
+                (key, *namespace.split_session_key(key))
+                for key, (session, _handler) in self._sessions.items()
+                if not session.clean_session
+            ]
+        )
         await super().shutdown()
+        await self.persistence.stop()
         await self.presence.stop()
         self.login_pool.shutdown()
         self.control_pool.shutdown()
@@ -189,6 +302,10 @@ class CloudSignalBroker(Broker):
     # Listeners -------------------------------------------------------------------------------
 
     async def _start_listeners(self) -> None:
+        # What the last run saved goes back before the first device can connect.
+        if self._stored is not None:
+            await self._restore(self._stored)
+            self._stored = None
         for listener in self.options.listeners:
             sock = self._bound_sockets[listener.name]
             context = self._ssl_context if listener.tls else None
@@ -200,7 +317,7 @@ class CloudSignalBroker(Broker):
                     ssl=context,
                     subprotocols=[websockets.Subprotocol("mqtt")],
                     process_request=_only_mqtt_path,
-                    max_size=self.options.max_packet_size + 8,
+                    max_size=packets.max_packet_size(self.options.max_payload_size),
                     ping_interval=None,  # MQTT has its own keep-alive
                     # Devices often drop the TCP connection without a closing handshake.
                     close_timeout=1,
@@ -236,18 +353,10 @@ class CloudSignalBroker(Broker):
         if peer is None:
             return
         remote_address = str(peer[0])
-        limited = SizeLimitedReader(reader, self.options.max_packet_size)
-        try:
-            handler, incoming = await asyncio.wait_for(
-                TenantHandler.init_from_connect(limited, writer, self.plugins_manager),
-                self.options.connect_timeout,
-            )
-        except TimeoutError:
-            log.info("no CONNECT from %s within %ss", remote_address, self.options.connect_timeout)
+        incoming_connect = await self._read_connect(remote_address, reader, writer)
+        if incoming_connect is None:
             return
-        except (AMQTTError, MQTTError, NoDataError, PacketTooLarge, ValueError, UnicodeDecodeError) as exc:
-            log.info("bad CONNECT from %s: %s", remote_address, exc)
-            return
+        handler, incoming = incoming_connect
 
         # Authenticate before anything else: stock amqtt let a failed login take over or wipe the
         # session of the client id it named, and left a ghost session behind.
@@ -273,7 +382,7 @@ class CloudSignalBroker(Broker):
                 await _refuse(writer, refusal.code)
                 return
             pending.accepted = True
-            conn = await self._admit(listener_name, remote_address, limited, writer, handler, incoming, login)
+            conn = await self._admit(listener_name, remote_address, reader, writer, handler, incoming, login)
         finally:
             self.registry.end_login(pending)
         if conn is None:
@@ -282,13 +391,72 @@ class CloudSignalBroker(Broker):
             if pending.revoked:
                 await self.end_session(conn.key, purge=True, owner=login)
             self.presence.connected(conn)
-            await self._publish_session_retained_messages(conn.session)
+            await self._deliver_queued(conn)
             await self._client_message_loop(conn.session, conn.handler)
             await self._deliver_last_words(conn)
         finally:
             self.registry.remove(conn)
             self.presence.disconnected(conn)
+            # Stock amqtt removed a clean session only in a once-a-second monitor, so a
+            # `clean_session=0` reconnect within that second inherited its subscriptions.
+            if conn.session.clean_session and self._sessions.get(conn.key, (None,))[0] is conn.session:
+                await self._cleanup_session(conn.key)
+            elif not conn.session.clean_session:
+                self._session_changed(conn.key)  # with what is still in flight
             conn.closed.set()
+
+    async def _read_connect(
+        self, remote_address: str, reader: ReaderAdapter, writer: WriterAdapter
+    ) -> tuple[BrokerProtocolHandler, Session] | None:
+        """The first packet, within `connect_timeout`: a CONNECT of MQTT 3.1.1, decoded; or None, the
+        connection answered as MQTT 3.1.1 asks (CONNACK 0x01 for another protocol level) and logged."""
+        try:
+            first = await asyncio.wait_for(
+                read_packet(reader, self.options.max_payload_size), self.options.connect_timeout
+            )
+        except TimeoutError:
+            log.info("no CONNECT from %s within %ss", remote_address, self.options.connect_timeout)
+            return None
+        except (PacketTooLarge, NoDataError, OSError) as exc:
+            log.info("bad CONNECT from %s: %s", remote_address, exc or type(exc).__name__)
+            return None
+        if first is None:
+            return None
+        if problem := packets.connect_violation(first):
+            log.info("closing connection from %s: protocol violation: %s", remote_address, problem)
+            return None
+        protocol = packets.protocol_of(first)
+        if protocol != ("MQTT", 4):
+            # MQTT 5 (and 3.1, "MQIsdp" level 3) are refused with CONNACK 0x01 "unacceptable protocol
+            # level" at once: stock amqtt misread an MQTT 5 CONNECT and waited out the timeout.
+            log.info("CONNECT from %s refused: protocol %r is not MQTT 3.1.1", remote_address, protocol)
+            if protocol is not None and protocol[0] in ("MQTT", "MQIsdp"):
+                await _refuse(writer, UNACCEPTABLE_PROTOCOL_VERSION)
+            return None
+        try:
+            connect = BufferReader(first.wire())
+            return await TenantHandler.init_from_connect(connect, writer, self.plugins_manager)
+        except (AMQTTError, MQTTError, NoDataError, ValueError, UnicodeDecodeError) as exc:
+            # Including a zero-length client id with clean_session=0: amqtt has sent CONNACK 0x02.
+            log.info("bad CONNECT from %s: %s", remote_address, exc)
+        except Exception as exc:
+            log.info("malformed CONNECT from %s: %r", remote_address, exc)
+        return None
+
+    async def _deliver_queued(self, conn: LiveConnection) -> None:
+        """Send what a persistent session queued while it was away, each message checked against the
+        rules as they are now (a rule added since it was queued applies to it)."""
+        session, handler = conn.session, conn.handler
+        tasks = []
+        while not session.retained_messages.empty():
+            queued = session.retained_messages.get_nowait()
+            if self._receive_allowed(session, queued.topic):
+                tasks.append(
+                    asyncio.ensure_future(handler.mqtt_publish(queued.topic, queued.data, queued.qos, False))
+                )
+        if tasks:
+            self._session_changed(conn.key)
+            await asyncio.wait(tasks)
 
     async def _deliver_last_words(self, conn: LiveConnection) -> None:
         """Deliver what the device published before it went but the message loop had not taken
@@ -368,7 +536,14 @@ class CloudSignalBroker(Broker):
         owner = self.registry.owners.get(key)
         # A stored session belongs to the credential that made it: another credential using the same
         # client id starts afresh rather than inheriting subscriptions its own rules never granted.
-        if incoming.clean_session or stored is None or owner is None or owner.client_pk != login.client_pk:
+        # So does the same credential after a reset (a new credential_version).
+        if (
+            incoming.clean_session
+            or stored is None
+            or owner is None
+            or owner.client_pk != login.client_pk
+            or owner.credential_version != login.credential_version
+        ):
             await self._delete_session(key)
             session = incoming
             session.parent = 0
@@ -399,9 +574,12 @@ class CloudSignalBroker(Broker):
 
         assert isinstance(handler, TenantHandler)
         handler.prefix = namespace.topic_prefix(login.workspace_id)
+        handler.max_payload = self.options.max_payload_size
         handler.attach(session, reader, writer)
         self._sessions[key] = (session, handler)
         self.registry.owners[key] = login
+        if not session.clean_session:
+            self._session_changed(key)
         try:
             await handler.mqtt_connack_authorize(True)
             await handler.start()
@@ -477,12 +655,142 @@ class CloudSignalBroker(Broker):
     # Session bookkeeping ----------------------------------------------------------------------
 
     async def _cleanup_session(self, client_id: str) -> None:
+        persistent = self._is_persistent(client_id)
         await super()._cleanup_session(client_id)
         self.registry.owners.pop(client_id, None)
+        if persistent:
+            self._session_changed(client_id)
 
     async def _delete_session(self, client_id: str) -> None:
+        persistent = self._is_persistent(client_id)
         await super()._delete_session(client_id)
         self.registry.owners.pop(client_id, None)
+        if persistent:
+            self._session_changed(client_id)
+
+    def _is_persistent(self, key: str) -> bool:
+        entry = self._sessions.get(key)
+        return entry is not None and not entry[0].clean_session
+
+    async def add_subscription(self, subscription: tuple[str, int], session: Session) -> int:
+        granted = await super().add_subscription(subscription, session)
+        if not session.clean_session and session.client_id:
+            self._session_changed(session.client_id)
+        return granted
+
+    def _del_subscription(self, a_filter: str, session: Session) -> int:
+        deleted = super()._del_subscription(a_filter, session)
+        if deleted and not session.clean_session and session.client_id:
+            self._session_changed(session.client_id)
+        return deleted
+
+    # Persistence --------------------------------------------------------------------------------
+
+    def _session_changed(self, key: str) -> None:
+        workspace_id, device_client_id = namespace.split_session_key(key)
+        self.persistence.session_changed(key, workspace_id, device_client_id)
+
+    def _session_record(self, key: str) -> SessionRecord | None:
+        """The persistent session `key` as it is now, for the database; None if it is gone or clean."""
+        entry = self._sessions.get(key)
+        login = self.registry.owners.get(key)
+        if entry is None or login is None or entry[0].clean_session:
+            return None
+        session = entry[0]
+        prefix = namespace.topic_prefix(login.workspace_id)
+        # asyncio.Queue has no way to look without taking; its deque is read, never changed.
+        queued = list(getattr(session.retained_messages, "_queue", ()))
+        return SessionRecord(
+            workspace_id=login.workspace_id,
+            device_client_id=namespace.split_session_key(key)[1],
+            client_pk=login.client_pk,
+            credential_version=login.credential_version,
+            subscriptions=[
+                (topic_filter[len(prefix) :], qos)
+                for topic_filter, subscribers in self._subscriptions.items()
+                if topic_filter.startswith(prefix)
+                for subscriber, qos in subscribers
+                if subscriber.client_id == key
+            ],
+            queued=[
+                (m.topic[len(prefix) :], bytes(m.data), m.qos or 0)
+                for m in queued
+                if m.topic.startswith(prefix) and m.data is not None
+            ],
+            inflight=[
+                InFlight(packet_id, m.topic, bytes(m.data), m.qos or 0, m.pubrel_packet is not None)
+                for packet_id, m in session.inflight_out.items()
+                if m.data is not None
+            ],
+        )
+
+    async def _restore(self, stored: Stored) -> None:
+        """Put back what the last run saved, before any listener opens: retained messages, and each
+        persistent session, disconnected, with its subscriptions, queue and in-flight messages. A
+        session whose credential is gone or changed since is ended by the first reconciliation."""
+        for retained in stored.retained:
+            topic = namespace.topic_prefix(retained.workspace_id) + retained.topic
+            self._retained_messages[topic] = RetainedApplicationMessage(
+                None, topic, retained.payload, retained.qos
+            )
+        for record in stored.sessions:
+            owner = stored.owners.get(record.client_pk)
+            key = namespace.session_key(record.workspace_id, record.device_client_id)
+            if owner is None or owner[0] != record.workspace_id or owner[3] != record.credential_version:
+                # The credential went, was disabled, moved or reset while the broker was down.
+                self._session_changed(key)
+                continue
+            workspace_id, organization_id, username, _version = owner
+            prefix = namespace.topic_prefix(workspace_id)
+            session = Session()
+            session.client_id = key
+            session.clean_session = False
+            session.username = f"{username}@{organization_id}"
+            session.transitions.disconnect()
+            for topic, payload, qos in record.queued:
+                session.retained_messages.put_nowait(
+                    RetainedApplicationMessage(None, prefix + topic, payload, qos)
+                )
+            for m in record.inflight:
+                message = OutgoingApplicationMessage(m.packet_id, m.topic, m.qos, m.payload, False)
+                message.publish_packet = message.build_publish_packet()
+                if m.released:
+                    message.pubrec_packet = PubrecPacket.build(m.packet_id)
+                    message.pubrel_packet = PubrelPacket.build(m.packet_id)
+                session.inflight_out[m.packet_id] = message
+            self._sessions[key] = (session, None)
+            self.registry.owners[key] = Login(
+                client_pk=record.client_pk,
+                credential_version=record.credential_version,
+                workspace_id=workspace_id,
+                organization_id=organization_id,
+                username=username,
+            )
+            for topic_filter, qos in record.subscriptions:
+                self._subscriptions.setdefault(prefix + topic_filter, []).append((session, qos))
+        # Deliveries to restored sessions are checked against their workspaces' rules.
+        workspaces = sorted({login.workspace_id for login in self.registry.owners.values()})
+        if workspaces:
+            self.acl.install(await self.control_pool.run(self.acl.load, workspaces))
+        if stored.retained or stored.sessions:
+            log.info(
+                "restored %d retained messages and %d persistent sessions",
+                len(stored.retained),
+                len(stored.sessions),
+            )
+
+    async def retain_message(
+        self,
+        source_session: Session | None,
+        topic_name: str | None,
+        data: bytes | bytearray | None,
+        qos: int | None = None,
+    ) -> None:
+        await super().retain_message(source_session, topic_name, data, qos)
+        workspace_id = namespace.workspace_of_topic(topic_name or "")
+        if workspace_id is not None and topic_name is not None:
+            device_topic = topic_name[len(namespace.topic_prefix(workspace_id)) :]
+            self.persistence.retained_changed(workspace_id, device_topic, bytes(data or b""), qos or 0)
 
     # Messages -----------------------------------------------------------------------------------
 
@@ -526,6 +834,8 @@ class CloudSignalBroker(Broker):
                 if not connected:
                     if not target.clean_session and qos in (QOS_1, QOS_2):
                         await self._retain_broadcast_message(broadcast, qos, target)
+                        if target.client_id:
+                            self._session_changed(target.client_id)
                     continue
                 handler = self._get_handler(target)
                 if handler is not None:

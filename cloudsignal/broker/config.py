@@ -39,7 +39,7 @@ class BrokerOptions:
     tls_cert: Path | None = field(default_factory=lambda: _path(settings.TLS_CERT))
     tls_key: Path | None = field(default_factory=lambda: _path(settings.TLS_KEY))
     control_socket: Path = field(default_factory=lambda: Path(settings.BROKER_CONTROL_SOCKET))
-    max_packet_size: int = _setting("MQTT_MAX_PACKET_SIZE")
+    max_payload_size: int = _setting("MQTT_MAX_PAYLOAD_SIZE")
     connect_timeout: float = _setting("MQTT_CONNECT_TIMEOUT")
     # Per listener.
     max_connections: int = _setting("MQTT_MAX_CONNECTIONS")

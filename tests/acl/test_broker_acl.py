@@ -61,7 +61,9 @@ def test_each_kind_of_rule_allows_and_denies_as_written(
         connect("other"),
     )
 
-    assert sensor7.subscribe("sensors/#") == REFUSED  # could receive sensors/secret
+    # Granted: it could receive allowed topics; sensors/secret is refused at each delivery.
+    assert sensor7.subscribe("sensors/#") == 0
+    assert sensor7.subscribe("sensors/secret") == REFUSED
     assert sensor7.subscribe("sensors/+/temp") == 0
     assert sensor8.subscribe("sensors/#") == 0
     assert other.subscribe("sensors/#") == REFUSED  # the default
@@ -78,6 +80,10 @@ def test_each_kind_of_rule_allows_and_denies_as_written(
     got = sensor8.expect()
     assert (got.topic, got.payload) == ("sensors/news", b"allowed for agent-1 by name")
     assert other.flush() == [] and sensor8.flush() == []
+    assert [m.topic for m in sensor7.flush()] == ["sensors/news"]
+    sensor8.publish("sensors/secret", b"not for sensor-7")
+    sensor8.publish("sensors/open", b"for both")
+    assert [m.topic for m in sensor7.flush()] == ["sensors/open"]
 
 
 def test_a_rule_change_reaches_a_live_session_within_a_second(

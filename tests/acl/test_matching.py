@@ -159,7 +159,10 @@ def test_placeholders_stand_for_the_clients_own_values() -> None:
     assert not allowed(p, "publish", "devices/dev-2/temp", client_id="dev-1")
     assert allowed(p, "subscribe", "users/agent-1/inbox", username="agent-1")
     assert not allowed(p, "subscribe", "users/agent-2/inbox", username="agent-1")
-    assert not allowed(p, "subscribe", "users/agent-1/#", username="agent-1")  # deeper than the rule
+    # Granted: it could receive users/agent-1/inbox; a delivery of users/agent-1/a/b is refused.
+    assert allowed(p, "subscribe", "users/agent-1/#", username="agent-1")
+    assert not allowed(p, "subscribe", "users/agent-1/a/b", username="agent-1")
+    assert not allowed(p, "subscribe", "users/agent-2/#", username="agent-1")
 
 
 @pytest.mark.parametrize("hostile", ["#", "+", "a/b", "x/#", "+/+", "", "nul\x00l", "/"])
@@ -203,66 +206,74 @@ def test_a_placeholder_cannot_open_a_system_topic() -> None:
 
 
 @pytest.mark.parametrize(
-    ("rule", "subscription", "covered"),
+    ("rule", "subscription", "granted"),
     [
         ("sensors/#", "sensors/#", True),
         ("sensors/#", "sensors/+/temp", True),
         ("sensors/#", "sensors", True),
-        ("sensors/#", "#", False),
-        ("sensors/#", "+/temp", False),
-        ("sensors/+", "sensors/+", True),
-        ("sensors/+", "sensors/#", False),  # sensors/# also matches sensors and sensors/a/b
-        ("sensors/+/#", "sensors/#", False),  # sensors/# matches "sensors", the rule does not
-        ("sensors/+/#", "sensors/a/#", True),
-        ("sensors/temp", "sensors/+", False),
+        ("sensors/#", "#", True),  # could receive sensors/...; each delivery is checked on its own
+        ("sensors/#", "+/temp", True),
+        ("sensors/+", "sensors/#", True),
+        ("sensors/temp", "sensors/+", True),
         ("sensors/temp", "sensors/temp", True),
         ("+/temp", "sensors/temp", True),
         ("#", "#", True),
-        ("+/#", "#", True),  # no topic has zero levels, so both match every topic not starting with $
-        ("a/+/#", "a/#", False),  # a/# matches "a", a/+/# does not
+        ("sensors/temp", "sensors/humidity", False),
+        ("sensors/temp", "sensors/temp/+", False),
+        ("sensors/+", "other/#", False),
+        ("a/b", "a", False),
         ("#", "$SYS/#", False),
         ("$SYS/#", "$SYS/broker/+", True),
     ],
 )
-def test_allow_rule_must_cover_the_whole_subscription(rule: str, subscription: str, covered: bool) -> None:
-    """An allow rule grants a subscription only when every topic the filter could match is covered."""
+def test_a_subscription_is_granted_when_an_allow_rule_could_match_one_of_its_topics(
+    rule: str, subscription: str, granted: bool
+) -> None:
+    """Over a deny default, an allow rule grants a subscription that could receive one topic it
+    allows; a subscription that could receive none of them is refused."""
     p = policy(("*", "subscribe", rule, "allow"), default="deny")
-    assert allowed(p, "subscribe", subscription) is covered
+    assert allowed(p, "subscribe", subscription) is granted
 
 
 @pytest.mark.parametrize(
-    ("rule", "subscription", "overlaps"),
+    ("rule", "subscription", "refused"),
     [
-        ("sensors/secret", "sensors/+", True),
-        ("sensors/secret", "sensors/#", True),
-        ("sensors/secret", "#", True),
-        ("sensors/secret", "+/secret", True),
-        ("sensors/secret", "sensors/public", False),
-        ("sensors/secret", "sensors/secret/+", False),
-        ("sensors/secret/#", "sensors/+", True),  # both match sensors/secret
-        ("sensors/+/x", "sensors/a/+", True),
-        ("sensors/+/x", "sensors/a/y", False),
-        ("a/b", "a", False),
-        ("a/#", "a", True),
+        ("test/nosubscribe", "test/nosubscribe", True),
+        ("test/nosubscribe", "#", False),  # the Paho interoperability suite's case
+        ("test/nosubscribe", "+/+", False),
+        ("sensors/secret", "sensors/+", False),
+        ("sensors/secret", "+/secret", False),
+        ("sensors/#", "sensors/#", True),
+        ("sensors/#", "sensors/+/temp", True),
+        ("sensors/#", "sensors", True),  # sensors/# matches sensors too
+        ("sensors/+", "sensors/#", False),  # sensors/# also matches sensors and sensors/a/b
+        ("sensors/+/#", "sensors/#", False),  # sensors/# matches "sensors", the rule does not
+        ("+/#", "#", True),  # no topic has zero levels, so both match every topic not starting with $
+        ("#", "#", True),
         ("#", "$SYS/#", False),
         ("$SYS/#", "#", False),
-        ("$SYS/#", "+/broker", False),
     ],
 )
-def test_deny_rule_applies_when_the_subscription_could_receive_a_denied_topic(
-    rule: str, subscription: str, overlaps: bool
+def test_a_deny_rule_refuses_only_a_subscription_whose_every_topic_it_denies(
+    rule: str, subscription: str, refused: bool
 ) -> None:
-    """A deny rule refuses any subscription that could match a topic it denies."""
+    """Over an allow default, a deny rule refuses a subscription only when it covers every topic the
+    filter could match; a wildcard that merely overlaps it is granted."""
     p = policy(("*", "subscribe", rule, "deny"), default="allow")
-    assert allowed(p, "subscribe", subscription) is not overlaps
+    assert allowed(p, "subscribe", subscription) is not refused
 
 
-def test_partial_allow_falls_through_to_later_rules() -> None:
-    """An allow rule covering part of a filter does not decide; the next rule or the default does."""
+def test_rule_order_still_decides_for_wildcards() -> None:
+    """The first rule that applies decides: an allow that could match part of `#` grants it before a
+    later deny of everything; the other way round, the deny of everything refuses it."""
     p = policy(("*", "subscribe", "sensors/#", "allow"), ("*", "subscribe", "#", "deny"), default="allow")
     decision = p.check(username="a", client_id="a", action="subscribe", topic="#")
-    assert (decision.allowed, decision.rule_id) == (False, 102)
-    assert allowed(p, "subscribe", "sensors/+")
+    assert (decision.allowed, decision.rule_id) == (True, 101)
+    # Deliveries are checked on their concrete topic: only sensors/... gets through.
+    assert allowed(p, "subscribe", "sensors/temp")
+    assert not allowed(p, "subscribe", "other/temp")
+    swapped = policy(("*", "subscribe", "#", "deny"), ("*", "subscribe", "sensors/#", "allow"))
+    assert not allowed(swapped, "subscribe", "sensors/+")
 
 
 def test_subscribe_check_of_a_plain_topic_agrees_with_delivery() -> None:

@@ -13,9 +13,12 @@ from importlib.metadata import version
 from typing import Any
 
 import pytest
-from amqtt.broker import Broker, Server
+from amqtt.broker import Broker, RetainedApplicationMessage, Server
 from amqtt.mqtt.connack import ConnackPacket
+from amqtt.mqtt.packet import MQTTFixedHeader
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+from amqtt.mqtt.pubrec import PubrecPacket
+from amqtt.mqtt.pubrel import PubrelPacket
 from amqtt.session import IncomingApplicationMessage, OutgoingApplicationMessage, Session
 
 from cloudsignal.broker.broker import CloudSignalBroker, TenantHandler
@@ -33,6 +36,9 @@ BROKER_OVERRIDES: dict[str, tuple[str, ...]] = {
     "_publish_retained_messages_for_subscription": ("subscription", "session"),
     "_handle_disconnect": ("client_session", "handler", "disconnect_waiter"),
     "_topic_filtering": ("session", "topic", "action"),
+    "retain_message": ("source_session", "topic_name", "data", "qos"),
+    "add_subscription": ("subscription", "session"),
+    "_del_subscription": ("a_filter", "session"),
     "start": (),
     "shutdown": (),
 }
@@ -41,17 +47,14 @@ HANDLER_OVERRIDES: dict[str, tuple[str, ...]] = {
     "handle_subscribe": ("subscribe",),
     "handle_unsubscribe": ("unsubscribe",),
     "mqtt_publish": ("topic", "data", "qos", "retain", "ack_timeout"),
-    "handle_read_timeout": (),
+    "_reader_loop": (),
 }
 CALLED: list[tuple[type, str, tuple[str, ...]]] = [
-    (Broker, "_publish_session_retained_messages", ("session",)),
     (Broker, "_client_message_loop", ("client_session", "handler")),
     (Broker, "_broadcast_message", ("session", "topic", "data", "force_qos")),
-    (Broker, "retain_message", ("source_session", "topic_name", "data", "qos")),
     (Broker, "_retain_broadcast_message", ("broadcast", "qos", "target_session")),
     (Broker, "_get_handler", ("session",)),
     (Broker, "_matches", ("topic", "a_filter")),
-    (Broker, "_del_subscription", ("a_filter", "session")),
     (Broker, "stream_connected", ("reader", "writer", "listener_name")),
     (Broker, "ws_connected", ("websocket", "listener_name")),
     (Server, "__init__", ("listener_name", "server_instance", "max_connections")),
@@ -62,7 +65,21 @@ CALLED: list[tuple[type, str, tuple[str, ...]]] = [
     (BrokerProtocolHandler, "mqtt_connack_authorize", ("authorize",)),
     (BrokerProtocolHandler, "start", ()),
     (BrokerProtocolHandler, "handle_connection_closed", ()),
+    (BrokerProtocolHandler, "handle_disconnect", ("disconnect",)),
+    (BrokerProtocolHandler, "handle_puback", ("puback",)),
+    (BrokerProtocolHandler, "handle_pubrec", ("pubrec",)),
+    (BrokerProtocolHandler, "handle_pubrel", ("pubrel",)),
+    (BrokerProtocolHandler, "handle_pubcomp", ("pubcomp",)),
+    (BrokerProtocolHandler, "handle_pingreq", ("pingreq",)),
+    (BrokerProtocolHandler, "_handle_message_flow", ("app_message",)),
+    (BrokerProtocolHandler, "_retry_deliveries", ()),
+    (BrokerProtocolHandler, "stop", ()),
+    (MQTTFixedHeader, "__init__", ("packet_type", "flags", "length")),
     (ConnackPacket, "build", ("session_parent", "return_code")),
+    (RetainedApplicationMessage, "__init__", ("source_session", "topic", "data", "qos")),
+    (OutgoingApplicationMessage, "build_publish_packet", ("dup",)),
+    (PubrecPacket, "build", ("packet_id",)),
+    (PubrelPacket, "build", ("packet_id",)),
     (IncomingApplicationMessage, "__init__", ("packet_id", "topic", "qos", "data", "retain")),
     (OutgoingApplicationMessage, "__init__", ("packet_id", "topic", "qos", "data", "retain")),
 ]
@@ -93,6 +110,9 @@ SESSION_ATTRIBUTES = (
     "will_topic",
     "will_qos",
     "will_retain",
+    "inflight_out",
+    "retained_messages",
+    "next_packet_id",
 )
 
 

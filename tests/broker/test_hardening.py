@@ -144,9 +144,9 @@ def test_packets_over_the_maximum_size_end_the_connection(
     start_broker: Callable[[BrokerOptions], BrokerThread],
     control_socket: Path,
 ) -> None:
-    """Stock amqtt accepted 16 MiB packets; the limit is CLOUDSIGNAL_MQTT_MAX_PACKET_SIZE."""
+    """Stock amqtt accepted 16 MiB packets; the limit is CLOUDSIGNAL_MQTT_MAX_PAYLOAD_SIZE."""
     broker = start_broker(
-        BrokerOptions(listeners=loopback_listeners(), control_socket=control_socket, max_packet_size=2048)
+        BrokerOptions(listeners=loopback_listeners(), control_socket=control_socket, max_payload_size=2048)
     )
     client, password = make_client(org, "sensor-1")
     # A PUBLISH announcing 10 MB is refused as soon as its length is read, without the body.
