@@ -72,7 +72,8 @@ class LoginQueue:
         self.max_waiting = max_waiting
         self.per_address = per_address
         self.waiting: Counter[str] = Counter()
-        # Logins dropped because their client had gone, for the log and the benchmark.
+        # Logins run, and dropped because their client had gone (for tests and the benchmark).
+        self.ran = 0
         self.dropped = 0
 
     async def run(self, address: str, gone: Callable[[], bool], fn: Callable[..., T], *args: Any) -> T:
@@ -88,6 +89,7 @@ class LoginQueue:
                 if gone():
                     self.dropped += 1
                     raise HungUp
+                self.ran += 1
                 return await self._pool.run(fn, *args)
         finally:
             self.waiting[address] -= 1

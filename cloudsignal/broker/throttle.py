@@ -70,10 +70,6 @@ def username_key(name: str) -> str:
     return name[:USERNAME_KEY_LENGTH].lower()
 
 
-def _backoff(step: int) -> float:
-    return min(BASE_BACKOFF * 2 ** min(step, 30), MAX_BACKOFF)
-
-
 class Throttle:
     def __init__(
         self,
@@ -86,6 +82,7 @@ class Throttle:
         self._clock = clock
         self.free_failures = free_failures
         self.address_burst = address_burst
+        self.base_backoff = BASE_BACKOFF
         self._max = max_records
         self._pairs: OrderedDict[tuple[OrgId, str, str], Record] = OrderedDict()
         self._addresses: OrderedDict[tuple[OrgId, str], Record] = OrderedDict()
@@ -110,7 +107,7 @@ class Throttle:
         pair.last_failure = now
         starts = pair.failures > self.free_failures
         if starts:
-            pair.blocked_until = now + _backoff(int(pair.failures) - self.free_failures - 1)
+            pair.blocked_until = now + self._backoff(int(pair.failures) - self.free_failures - 1)
         self._pairs[key] = pair
 
         akey = (org, address)
@@ -119,7 +116,7 @@ class Throttle:
         bucket.failures = max(0.0, bucket.failures - drained) + 1
         bucket.last_failure = now
         if bucket.failures > self.address_burst and bucket.blocked_until <= now:
-            bucket.blocked_until = now + _backoff(bucket.strikes)
+            bucket.blocked_until = now + self._backoff(bucket.strikes)
             bucket.strikes += 1
         self._addresses[akey] = bucket
         self._trim(now)
@@ -159,6 +156,9 @@ class Throttle:
         for b in buckets:
             del self._addresses[b]
         return len(pairs) + len(buckets)
+
+    def _backoff(self, step: int) -> float:
+        return min(self.base_backoff * 2 ** min(step, 30), MAX_BACKOFF)
 
     def __len__(self) -> int:
         return len(self._pairs) + len(self._addresses)
