@@ -161,7 +161,7 @@ def test_a_connect_flood_from_one_address_does_not_delay_a_login_from_another(
     flood = threading.Thread(target=_flood, args=(port, 800, f"nobody@{org.id}"))
     flood.start()
     wait_for(lambda: core(broker).login_queue.dropped > 0)
-    waits = []
+    waits: list[float] = []
     while flood.is_alive():
         started = time.monotonic()
         assert login(port, client.full_username, password, client_id=f"d{len(waits)}") == 0
@@ -292,6 +292,7 @@ def test_history_says_why_each_connection_ended(
     kicked = device(client.full_username, password, "kicked")
     assert kicked.connect() == 0
     row = wait_for(lambda: LiveSession.objects.filter(client=client, mqtt_client_id="kicked").first())
+    assert row is not None
     assert hints.disconnect_session(row.pk).count == 1
     client.disable()
     assert device(client.full_username, password, "refused").connect() == 5
@@ -351,6 +352,7 @@ def test_a_packet_over_the_maximum_is_recorded_as_which_violation(
     finally:
         d.close()
     record = wait_for(lambda: ConnectionRecord.objects.filter(client=client).first())
+    assert record is not None
     assert record.end_reason == "protocol"
     assert "maximum is 2048" in record.detail
 
