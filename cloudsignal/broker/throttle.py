@@ -144,13 +144,13 @@ class Throttle:
         return found
 
     def clear(self, org: OrgId, *, name: str | None = None, address: str | None = None) -> int:
-        """Forget records of this organization: of a username (from any address, or one), or of an
-        address (its bucket and every username's record from it). Returns how many went."""
+        """Forget records of this organization: of a username (from any address, or one), of an
+        address (its bucket and every username's record from it), or with neither, all of them.
+        Returns how many went."""
         wanted = None if name is None else username_key(name)
         pairs = [k for k in self._pairs if k[0] == org and wanted in (None, k[1]) and address in (None, k[2])]
-        if name is None and address is None:
-            pairs = []  # clearing needs something to name
-        buckets = [k for k in self._addresses if k[0] == org and name is None and k[1] == address]
+        # With neither named: everything of the organization.
+        buckets = [k for k in self._addresses if k[0] == org and name is None and address in (None, k[1])]
         for k in pairs:
             del self._pairs[k]
         for b in buckets:

@@ -19,7 +19,7 @@ from clients.models import ConnectionRecord, LiveSession, MqttClient
 from cloudsignal.broker.broker import CloudSignalBroker
 from cloudsignal.broker.config import BrokerOptions, loopback_listeners
 from cloudsignal.broker.runner import BrokerThread
-from tests.broker.devices import Device, closed_within, connect_packet
+from tests.broker.devices import Device, closed_within, connect_packet, raw_login, raw_socket
 from tests.support.waiting import wait_for
 from workspaces.models import Organization, Workspace
 
@@ -31,20 +31,11 @@ FLOODER = "127.0.0.2"
 
 
 def raw(port: int, source: str = DEVICE) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
+    return raw_socket(port, source)
 
 
 def login(port: int, username: str, password: str, client_id: str = "raw", source: str = DEVICE) -> int:
-    """CONNECT from `source` and return the CONNACK code (-1: closed without one)."""
-    with raw(port, source) as sock:
-        sock.sendall(connect_packet(client_id, username, password))
-        answer = b""
-        while len(answer) < 4:
-            chunk = sock.recv(4 - len(answer))
-            if not chunk:
-                return -1
-            answer += chunk
-        return answer[3]
+    return raw_login(port, username, password, client_id, source)
 
 
 def core(broker: BrokerThread) -> CloudSignalBroker:
