@@ -53,10 +53,21 @@ class WorkspaceForm(forms.Form):
         self, *args: Any, organization: Organization, workspace: Workspace | None = None, **kwargs: Any
     ) -> None:
         if workspace is not None:
-            kwargs.setdefault("initial", {"name": workspace.name})
+            kwargs.setdefault(
+                "initial", {"name": workspace.name, "bind_client_ids": workspace.bind_client_ids}
+            )
         super().__init__(*args, **kwargs)
         self.organization = organization
         self.workspace = workspace
+        if workspace is not None:
+            # Offered when editing; a new workspace starts bound (the model's default), so a form
+            # posted without the box (the command line) never unbinds one by omission.
+            self.fields["bind_client_ids"] = forms.BooleanField(
+                label="Bind client ids to their client",
+                required=False,
+                help_text="A client id in use by one client cannot be taken by another client of this "
+                "workspace (the broker refuses it). The same client reconnecting still takes over.",
+            )
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
@@ -73,5 +84,6 @@ class WorkspaceForm(forms.Form):
         if self.workspace is None:
             return Workspace.objects.create(organization=self.organization, name=self.cleaned_data["name"])
         self.workspace.name = self.cleaned_data["name"]
-        self.workspace.save(update_fields=["name"])
+        self.workspace.bind_client_ids = self.cleaned_data["bind_client_ids"]
+        self.workspace.save(update_fields=["name", "bind_client_ids"])
         return self.workspace
