@@ -8,11 +8,12 @@ that had hung up: 1,600 CONNECT-then-close made a valid login from another addre
   connection slot. A socket over the cap is closed at once, before it takes a slot.
 - `LoginQueue`: at most `max_waiting` logins wait for an argon2 thread, at most `per_address` of them
   from one address; a login over either cap is refused at once (CONNACK 3, "server unavailable").
+  Addresses take turns, so a valid login waits for the logins already running, not for a flood.
   When a login's turn comes and its client has already hung up, it is dropped without any work.
 """
 
 import asyncio
-from collections import Counter
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -65,10 +66,13 @@ class HungUp(Exception):
 
 
 class LoginQueue:
+    """Logins waiting for an argon2 thread, served in turn by source address (round robin), so a
+    flood from one address delays a login from another by at most the logins already running."""
+
     def __init__(self, pool: ThreadPool, threads: int, *, max_waiting: int, per_address: int) -> None:
         self._pool = pool
-        self._threads = threads
-        self._slots: asyncio.Semaphore | None = None
+        self._free = threads
+        self._turns: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()
         self.max_waiting = max_waiting
         self.per_address = per_address
         self.waiting: Counter[str] = Counter()
@@ -77,24 +81,56 @@ class LoginQueue:
         self.dropped = 0
 
     async def run(self, address: str, gone: Callable[[], bool], fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn` in the pool when a thread is free. Raises QueueFull at once when the queue or this
-        address's share of it is full, and HungUp if the client went before its turn."""
+        """Run `fn` in the pool when this address's turn comes. Raises QueueFull at once when the queue
+        or this address's share of it is full, and HungUp if the client went before its turn."""
         if self.waiting.total() >= self.max_waiting or self.waiting[address] >= self.per_address:
             raise QueueFull
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self._threads)
         self.waiting[address] += 1
         try:
-            async with self._slots:
+            await self._turn(address)
+            try:
                 if gone():
                     self.dropped += 1
                     raise HungUp
                 self.ran += 1
                 return await self._pool.run(fn, *args)
+            finally:
+                self._release()
         finally:
             self.waiting[address] -= 1
             if self.waiting[address] <= 0:
                 del self.waiting[address]
+
+    async def _turn(self, address: str) -> None:
+        if self._free > 0 and not self._turns:
+            self._free -= 1
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._turns.setdefault(address, deque()).append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self._release()  # handed a thread just as it was cancelled: pass it on
+            elif (queue := self._turns.get(address)) is not None and turn in queue:
+                queue.remove(turn)
+                if not queue:
+                    del self._turns[address]
+            raise
+
+    def _release(self) -> None:
+        """A thread is free: give it to the first waiting address, which then goes to the back."""
+        while self._turns:
+            address, queue = next(iter(self._turns.items()))
+            turn = queue.popleft()
+            if queue:
+                self._turns.move_to_end(address)
+            else:
+                del self._turns[address]
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._free += 1
 
 
 def hung_up(reader: ReaderAdapter, writer: WriterAdapter) -> bool:

@@ -47,6 +47,9 @@ class Login:
     bind_client_ids: bool = True
 
 
+UNKNOWN_CLIENT = "unknown client"
+
+
 @dataclass(frozen=True)
 class Refusal:
     code: int
@@ -152,7 +155,7 @@ class Authenticator:
         )
         if client is None:
             credentials.burn_verify_time(password)
-            return Refusal(BAD_USERNAME_OR_PASSWORD, "unknown client")
+            return Refusal(BAD_USERNAME_OR_PASSWORD, UNKNOWN_CLIENT)
         if self.verified.matches(client, password):
             verified = True
         else:

@@ -376,7 +376,12 @@ class CloudSignalBroker(Broker):
         )
         if outcome.code == SERVER_UNAVAILABLE:
             return outcome  # not the device's fault
-        starts = self.throttle.failed(org, name, remote_address)
+        starts = self.throttle.failed(
+            org,
+            name,
+            remote_address,
+            unknown=outcome.client_pk is None and outcome.code == BAD_USERNAME_OR_PASSWORD,
+        )
         if starts:
             log.info("throttling %s from %s", quoted(incoming.username), remote_address)
         if outcome.client_pk is not None:

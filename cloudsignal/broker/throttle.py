@@ -90,16 +90,22 @@ class Throttle:
     def blocked(self, org: OrgId, name: str, address: str) -> Blocked | None:
         """Is this login refused without checking its password?"""
         now = self._clock()
-        record = self._addresses.get((org, address))
-        if record is not None and record.blocked_until > now:
-            return Blocked("address", record.blocked_until - now)
+        for scope in {org, None}:
+            record = self._addresses.get((scope, address))
+            if record is not None and record.blocked_until > now:
+                return Blocked("address", record.blocked_until - now)
         record = self._pairs.get((org, username_key(name), address))
         if record is not None and record.blocked_until > now:
             return Blocked("username", record.blocked_until - now)
         return None
 
-    def failed(self, org: OrgId, name: str, address: str) -> bool:
-        """Count a failed login. True when this failure starts a back-off for the username."""
+    def failed(self, org: OrgId, name: str, address: str, *, unknown: bool = False) -> bool:
+        """Count a failed login. True when this failure starts a back-off for the username.
+
+        `unknown`: no such username. Those also fill the address's bucket for every organization
+        (scope None, with malformed usernames), so a guesser inventing a new organization id for each
+        try cannot dodge the per-organization buckets. A fleet's devices have real usernames.
+        """
         now = self._clock()
         key = (org, username_key(name), address)
         pair = self._pairs.pop(key, None) or Record()
@@ -110,15 +116,16 @@ class Throttle:
             pair.blocked_until = now + self._backoff(int(pair.failures) - self.free_failures - 1)
         self._pairs[key] = pair
 
-        akey = (org, address)
-        bucket = self._addresses.pop(akey, None) or Record()
-        drained = (now - bucket.last_failure) / LEAK_SECONDS if bucket.last_failure else 0.0
-        bucket.failures = max(0.0, bucket.failures - drained) + 1
-        bucket.last_failure = now
-        if bucket.failures > self.address_burst and bucket.blocked_until <= now:
-            bucket.blocked_until = now + self._backoff(bucket.strikes)
-            bucket.strikes += 1
-        self._addresses[akey] = bucket
+        for scope in {org, None} if unknown else {org}:
+            akey = (scope, address)
+            bucket = self._addresses.pop(akey, None) or Record()
+            drained = (now - bucket.last_failure) / LEAK_SECONDS if bucket.last_failure else 0.0
+            bucket.failures = max(0.0, bucket.failures - drained) + 1
+            bucket.last_failure = now
+            if bucket.failures > self.address_burst and bucket.blocked_until <= now:
+                bucket.blocked_until = now + self._backoff(bucket.strikes)
+                bucket.strikes += 1
+            self._addresses[akey] = bucket
         self._trim(now)
         return starts
 
@@ -145,12 +152,16 @@ class Throttle:
 
     def clear(self, org: OrgId, *, name: str | None = None, address: str | None = None) -> int:
         """Forget records of this organization: of a username (from any address, or one), of an
-        address (its bucket and every username's record from it), or with neither, all of them.
+        address (its buckets, this organization's and the one for unknown usernames, and every
+        username's record from it), or with neither, all of them.
         Returns how many went."""
         wanted = None if name is None else username_key(name)
         pairs = [k for k in self._pairs if k[0] == org and wanted in (None, k[1]) and address in (None, k[2])]
         # With neither named: everything of the organization.
         buckets = [k for k in self._addresses if k[0] == org and name is None and address in (None, k[1])]
+        # An admin who trusts an address trusts it for unknown usernames too.
+        if name is None and address is not None and (None, address) in self._addresses and org is not None:
+            buckets.append((None, address))
         for k in pairs:
             del self._pairs[k]
         for b in buckets:

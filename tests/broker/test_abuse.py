@@ -93,11 +93,12 @@ def test_one_misconfigured_device_does_not_lock_out_its_fleet_behind_the_same_ad
         assert login(port, client.full_username, password, client_id=client.username) == 0
 
 
-def test_an_address_spraying_usernames_is_blocked_for_that_organization(
+def test_an_address_spraying_usernames_is_blocked(
     org: Organization, other_org: Organization, make_client: MakeClient, broker: BrokerThread
 ) -> None:
-    """Failures over many usernames from one address fill its bucket: that address is then refused for
-    every username of the organization, other addresses and organizations are not."""
+    """Failures over many usernames from one address fill its bucket: the address is then refused for
+    every username, other addresses are not. Unknown usernames count for every organization (a guesser
+    cannot dodge by inventing organization ids); wrong passwords only for their own."""
     client, password = make_client(org, "sensor-1")
     elsewhere, elsewhere_password = make_client(other_org, "sensor-1")
     throttle = core(broker).throttle
@@ -107,14 +108,31 @@ def test_an_address_spraying_usernames_is_blocked_for_that_organization(
     for n in range(6):
         assert login(port, f"guess-{n}@{org.id}", "password", source=FLOODER) == 4
     assert login(port, client.full_username, password, source=FLOODER) == 3
+    assert login(port, elsewhere.full_username, elsewhere_password, source=FLOODER) == 3
     assert login(port, client.full_username, password) == 0
-    assert login(port, elsewhere.full_username, elsewhere_password, source=FLOODER) == 0
     assert [(t.username, t.address) for t in hints.throttled(org.id) or [] if t.username is None] == [
         (None, FLOODER)
     ]
-    # The address's bucket, and the records of the six usernames it tried.
-    assert hints.clear_throttle(org.id, address=FLOODER) == 7
+    assert hints.throttled(other_org.id) == []  # nothing of the other organization's to show
+    # This organization's bucket, the one for unknown usernames, and the six usernames' records.
+    assert hints.clear_throttle(org.id, address=FLOODER) == 8
     assert login(port, client.full_username, password, source=FLOODER) == 0
+    assert login(port, elsewhere.full_username, elsewhere_password, source=FLOODER) == 0
+
+
+def test_wrong_passwords_fill_only_their_organizations_bucket(
+    org: Organization, other_org: Organization, make_client: MakeClient, broker: BrokerThread
+) -> None:
+    clients = [make_client(org, f"sensor-{n}") for n in range(6)]
+    elsewhere, elsewhere_password = make_client(other_org, "sensor-1")
+    throttle = core(broker).throttle
+    throttle.address_burst = 5
+    throttle.base_backoff = 60.0
+    port = broker.ports["mqtt"]
+    for client, _password in clients:
+        assert login(port, client.full_username, "wrong-password", source=FLOODER) == 4
+    assert login(port, clients[0][0].full_username, clients[0][1], source=FLOODER) == 3
+    assert login(port, elsewhere.full_username, elsewhere_password, source=FLOODER) == 0
 
 
 # Floods --------------------------------------------------------------------------------------------
