@@ -11,7 +11,7 @@ from workspaces.models import Organization, Workspace
 
 PASSWORD_HELP = (
     f"A strong password is generated for you. You may type your own instead "
-    f"(at least {credentials.MIN_OWN_PASSWORD_LENGTH} characters)."
+    f"(at least {credentials.MIN_OWN_PASSWORD_LENGTH} characters, and not a common or guessable one)."
 )
 
 

@@ -11,8 +11,10 @@ sender never waits more than a moment and never fails the admin's change.
 import json
 import logging
 import socket
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -63,8 +65,47 @@ def disconnect_session(live_session_id: int) -> SessionsEnded:
     return outcome
 
 
-def _send(message: dict[str, object], outcome: SessionsEnded) -> None:
-    outcome.sent = True
+@dataclass(frozen=True)
+class Throttled:
+    """A username (from one address) or an address that the broker refuses logins from for now."""
+
+    username: str | None  # None: the address, whatever the username
+    address: str
+    failures: int
+    seconds_left: float
+
+
+def throttled(organization_id: uuid.UUID, username: str | None = None) -> list[Throttled] | None:
+    """What the broker throttles now for this organization (one username's records, if given), or None
+    when the broker cannot be reached.
+
+    Throttling state lives only in the broker's memory: it changes on every failed login, and writing
+    it to the database would turn a guessing storm into a storm of database writes, the very load
+    throttling exists to shed. So the dashboard asks the broker over this channel instead.
+    """
+    answer = ask({"op": "throttles", "organization": str(organization_id), "username": username})
+    if answer is None or "throttles" not in answer:
+        return None
+    return [Throttled(**entry) for entry in answer["throttles"]]
+
+
+def clear_throttle(
+    organization_id: uuid.UUID, *, username: str | None = None, address: str | None = None
+) -> int | None:
+    """Lift the throttle on a username (from every address, or one) or an address; returns how many
+    records went, or None when the broker cannot be reached."""
+    message = {
+        "op": "clear-throttle",
+        "organization": str(organization_id),
+        "username": username,
+        "address": address,
+    }
+    answer = ask(message)
+    return None if answer is None else int(answer.get("cleared", 0))
+
+
+def ask(message: Mapping[str, object]) -> dict[str, Any] | None:
+    """Send one request to the broker and return its answer, or None if it cannot be reached."""
     path = str(settings.BROKER_CONTROL_SOCKET)
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
@@ -73,13 +114,21 @@ def _send(message: dict[str, object], outcome: SessionsEnded) -> None:
             sock.sendall(json.dumps(message).encode() + b"\n")
             reply = b""
             while not reply.endswith(b"\n"):
-                chunk = sock.recv(4096)
+                chunk = sock.recv(65536)
                 if not chunk:
                     break
                 reply += chunk
         answer = json.loads(reply or b"{}")
+    except (OSError, ValueError) as exc:
+        log.info("broker not reached for %s (%s)", message["op"], exc)
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def _send(message: dict[str, object], outcome: SessionsEnded) -> None:
+    outcome.sent = True
+    answer = ask(message)
+    # Unreachable is not an error for the admin: the change is committed and reconciliation applies it.
+    if answer is not None:
         outcome.count = int(answer.get("ended", 0))
         outcome.broker_reachable = True
-    except (OSError, ValueError) as exc:
-        # Not an error for the admin: the change is committed and reconciliation will enforce it.
-        log.info("broker not reached for %s (%s); reconciliation will apply it", message["op"], exc)

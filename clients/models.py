@@ -514,3 +514,67 @@ class StoredSession(models.Model):
 
     def __str__(self) -> str:
         return self.device_client_id
+
+
+# Connection history: written by the broker (cloudsignal/broker/history.py), read by the client's page.
+
+
+class ConnectionRecordQuerySet(models.QuerySet["ConnectionRecord"]):
+    def older_than(self, days: int) -> "ConnectionRecordQuerySet":
+        return self.filter(connected_at__lt=timezone.now() - timedelta(days=days))
+
+
+class ConnectionRecord(models.Model):
+    """One connection of a credential that has ended (or a login refused for a known credential),
+    and why it ended. Kept for CLOUDSIGNAL_CONNECTION_HISTORY_DAYS."""
+
+    class EndReason(models.TextChoices):
+        DISCONNECTED = "disconnected", "Normal disconnect"
+        CONNECTION_LOST = "connection-lost", "Connection lost"
+        KEEPALIVE = "keepalive", "Keep-alive timeout"
+        TAKEN_OVER = "taken-over", "Taken over by a newer connection"
+        DELETED = "deleted", "Client deleted"
+        DISABLED = "disabled", "Client disabled"
+        PASSWORD_RESET = "password-reset", "Password reset"
+        RENAMED = "renamed", "Client renamed"
+        MOVED = "moved", "Moved to another workspace"
+        ADMIN = "admin", "Disconnected by an admin"
+        ACL_CHANGE = "acl-change", "ACL change"
+        PROTOCOL = "protocol", "Protocol violation"
+        SHUTDOWN = "shutdown", "Server shutdown"
+        THROTTLED = "throttled", "Throttled"
+        TOO_SLOW = "too-slow", "Too slow"
+        CLIENT_ID_IN_USE = "client-id-in-use", "Client id in use by another client"
+
+    client = models.ForeignKey(MqttClient, on_delete=models.CASCADE, related_name="connection_records")
+    # False for a login refused before CONNACK 0 (disabled, throttled, client id in use).
+    accepted = models.BooleanField(default=True)
+    connected_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(default=timezone.now)
+    remote_address = models.CharField(max_length=100, blank=True)
+    listener = models.CharField(max_length=10, choices=LiveSession.Listener.choices, default="mqtt")
+    # The client id the device sent (not namespaced), cut to its first 256 characters.
+    mqtt_client_id = models.CharField(max_length=256, blank=True)
+    bytes_in = models.PositiveBigIntegerField(default=0)
+    bytes_out = models.PositiveBigIntegerField(default=0)
+    messages_in = models.PositiveBigIntegerField(default=0)
+    messages_out = models.PositiveBigIntegerField(default=0)
+    end_reason = models.CharField(max_length=20, choices=EndReason.choices)
+    # What exactly, where a reason needs it (which protocol violation).
+    detail = models.CharField(max_length=200, blank=True)
+
+    objects = ConnectionRecordQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-connected_at", "-pk"]
+        indexes = [
+            models.Index(fields=["client", "-connected_at"], name="connection_record_client"),
+            models.Index(fields=["connected_at"], name="connection_record_age"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mqtt_client_id} {self.connected_at:%Y-%m-%d %H:%M:%S} ({self.end_reason})"
+
+    @property
+    def duration(self) -> timedelta:
+        return self.ended_at - self.connected_at

@@ -5,8 +5,10 @@ test clients can drive it. The plaintext password appears only in the response t
 made it (create or reset): never in a redirect, the session, messages, a URL or a log line.
 """
 
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import IntegrityError
@@ -19,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
-from clients import credentials, provisioning
+from clients import credentials, hints, provisioning
 from clients.forms import ClientCreateForm, ClientEditForm, PasswordResetForm
 from clients.hints import SessionsEnded
 from clients.models import LiveSession, MqttClient
@@ -139,7 +141,13 @@ def client_of(request: AuthedRequest, pk: int) -> MqttClient:
 @vary_on_headers("HX-Request", "HX-Target")
 def client_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     client = client_of(request, pk)
-    context = {"nav": "clients", "client": client, "sessions": live_sessions_of(client)}
+    context = {
+        "nav": "clients",
+        "client": client,
+        "sessions": live_sessions_of(client),
+        **history_of(client),
+        "throttles": hints.throttled(client.organization_id, client.username),
+    }
     if wants_partial(request) and request.htmx.target == "client-facts":
         return render(request, "clients/detail.html#client-facts", context)
     return render(request, "clients/detail.html", context)
@@ -147,6 +155,41 @@ def client_detail(request: AuthedRequest, pk: int) -> HttpResponse:
 
 def live_sessions_of(client: MqttClient) -> list[LiveSession]:
     return list(LiveSession.objects.alive().filter(client=client).order_by("-connected_since"))
+
+
+# Enough to see a pattern; older connections are pruned after CONNECTION_HISTORY_DAYS anyway.
+HISTORY_SHOWN = 50
+
+
+def history_of(client: MqttClient) -> dict[str, Any]:
+    records = list(client.connection_records.all()[:HISTORY_SHOWN])
+    for record in records:
+        record.duration_text = _duration(record.duration)  # type: ignore[attr-defined]
+    return {"history": records, "history_days": settings.CONNECTION_HISTORY_DAYS}
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds // 60 % 60} min"
+
+
+@require_GET
+def client_history(request: AuthedRequest, pk: int) -> HttpResponse:
+    """The detail page's recent connections, refreshed by htmx."""
+    client = client_of(request, pk)
+    return render(request, "clients/detail.html#client-history", {"client": client, **history_of(client)})
+
+
+@require_GET
+def client_throttle(request: AuthedRequest, pk: int) -> HttpResponse:
+    """The detail page's throttle panel, refreshed after a Clear."""
+    client = client_of(request, pk)
+    context = {"client": client, "throttles": hints.throttled(client.organization_id, client.username)}
+    return render(request, "clients/detail.html#client-throttle", context)
 
 
 @require_GET

@@ -73,6 +73,15 @@ MQTT_MAX_CONNECTIONS = env_int("CLOUDSIGNAL_MQTT_MAX_CONNECTIONS", 10_000, minim
 BROKER_RECONCILE_SECONDS = env_int("CLOUDSIGNAL_BROKER_RECONCILE_SECONDS", 3, minimum=1, maximum=300)
 # Threads that verify argon2 hashes; argon2 releases the GIL, so one per core is the useful most.
 BROKER_LOGIN_THREADS = env_int("CLOUDSIGNAL_BROKER_LOGIN_THREADS", 2, minimum=1, maximum=64)
+# Floods: logins waiting for an argon2 thread (in all, and from one address), and sockets from one
+# address that have not logged in yet (cloudsignal/broker/admission.py).
+BROKER_LOGIN_QUEUE = env_int("CLOUDSIGNAL_BROKER_LOGIN_QUEUE", 256, minimum=1, maximum=100_000)
+BROKER_LOGINS_PER_ADDRESS = env_int("CLOUDSIGNAL_BROKER_LOGINS_PER_ADDRESS", 16, minimum=1, maximum=100_000)
+MQTT_UNAUTHENTICATED_PER_ADDRESS = env_int(
+    "CLOUDSIGNAL_MQTT_UNAUTHENTICATED_PER_ADDRESS", 64, minimum=1, maximum=1_000_000
+)
+# Days each client's connection history is kept.
+CONNECTION_HISTORY_DAYS = env_int("CLOUDSIGNAL_CONNECTION_HISTORY_DAYS", 30, minimum=1, maximum=3650)
 
 INSTALLED_APPS = [
     "django.contrib.auth",

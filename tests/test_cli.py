@@ -153,6 +153,6 @@ def test_revoking_commands_end_live_sessions(
     disabled = run_json("clients", "disable", client.full_username)
     assert (disabled["broker_reachable"], disabled["sessions_ended"]) == (True, 1)
     assert phone.wait_disconnected(2.0)
-    assert make_device(client.full_username, password, "again").connect() == 4  # bad username or password
+    assert make_device(client.full_username, password, "again").connect() == 5  # disabled, right password
     out = run("clients", "enable", client.full_username)
     assert "0 live sessions were disconnected." in out

@@ -29,7 +29,7 @@ ACTIONS = {
     "organization.created": "Organization created",
     "organization.renamed": "Organization renamed",
     "workspace.created": "Workspace created",
-    "workspace.renamed": "Workspace renamed",
+    "workspace.changed": "Workspace renamed or its settings changed",
     "workspace.deleted": "Workspace deleted",
     "workspace.default_permission_changed": "Default permission changed",
     "client.created": "Client created",

@@ -55,10 +55,21 @@ class WorkspaceForm(forms.Form):
         self, *args: Any, organization: Organization, workspace: Workspace | None = None, **kwargs: Any
     ) -> None:
         if workspace is not None:
-            kwargs.setdefault("initial", {"name": workspace.name})
+            kwargs.setdefault(
+                "initial", {"name": workspace.name, "bind_client_ids": workspace.bind_client_ids}
+            )
         super().__init__(*args, **kwargs)
         self.organization = organization
         self.workspace = workspace
+        if workspace is not None:
+            # Offered when editing; a new workspace starts bound (the model's default), so a form
+            # posted without the box (the command line) never unbinds one by omission.
+            self.fields["bind_client_ids"] = forms.BooleanField(
+                label="Bind client ids to their client",
+                required=False,
+                help_text="A client id in use by one client cannot be taken by another client of this "
+                "workspace (the broker refuses it). The same client reconnecting still takes over.",
+            )
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
@@ -78,12 +89,14 @@ class WorkspaceForm(forms.Form):
             workspace = Workspace.objects.create(organization=self.organization, name=name)
             audit.record(self.organization, "workspace.created", workspace)
             return workspace
-        audit.record(
-            self.organization,
-            "workspace.renamed",
-            self.workspace,
-            details={"name": [self.workspace.name, name]},
-        )
+        bind = self.cleaned_data["bind_client_ids"]
+        changes: dict[str, list[object]] = {}
+        if name != self.workspace.name:
+            changes["name"] = [self.workspace.name, name]
+        if bind != self.workspace.bind_client_ids:
+            changes["bind_client_ids"] = [self.workspace.bind_client_ids, bind]
+        audit.record(self.organization, "workspace.changed", self.workspace, details=changes)
         self.workspace.name = name
-        self.workspace.save(update_fields=["name"])
+        self.workspace.bind_client_ids = bind
+        self.workspace.save(update_fields=["name", "bind_client_ids"])
         return self.workspace

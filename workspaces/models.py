@@ -75,6 +75,13 @@ class Workspace(models.Model):
     # What the ACL decides when none of the workspace's rules applies (acl.language). New workspaces
     # allow, so a first connection just works.
     default_permission = models.CharField(max_length=5, choices=PERMISSION_CHOICES, default=ALLOW)
+    # A client id held by a live session of one credential cannot be taken by another credential of
+    # the workspace (the broker refuses it with CONNACK 2); the same credential still takes over.
+    bind_client_ids = models.BooleanField(
+        "Bind client ids to their credential",
+        default=True,
+        help_text="A client id in use by one client cannot be taken by another client of this workspace.",
+    )
 
     objects = WorkspaceQuerySet.as_manager()
 

@@ -6,12 +6,17 @@ benchmarks use `runner.BrokerThread`.
     broker.py      the amqtt subclass: the connection path, namespaced topics, QoS, retained, wills
     sessions.py    the registry: live connections, pending logins, who owns each stored session
     auth.py        `username@organization_id` + password -> Login or Refusal (argon2 in a thread, cache)
+    throttle.py    failed logins per username and address, growing back-off; refused before argon2
+    admission.py   floods: per-address caps, the bounded login queue taken in turns, hung-up clients dropped
     revocation.py  ending the sessions of changed credentials: hints, re-checks, reconciliation
     hints.py       receiving hints: the unix socket that clients/hints.py sends to
     acl_cache.py   each workspace's compiled ACL policy (acl/language.py), held in memory
     namespace.py   the only place that builds or parses workspace prefixes and session keys
     presence.py    BrokerNode heartbeat and LiveSession rows for the dashboard
-    packets.py     reading packets whole and checking them against MQTT 3.1.1; the payload limit
+    history.py     a ConnectionRecord per ended connection (and refused known login), why it ended; pruning
+    logtext.py     device-supplied strings in log lines: first 128 characters, escaped
+    packets.py     reading packets whole and checking them against MQTT 3.1.1; the payload limit; bytes
+                   and messages metered each way for the history
     persistence.py retained messages and persistent sessions kept in the database across restarts
     tls.py         the TLS context: the configured certificate or a self-signed one in the data dir
     config.py      listeners and limits, from settings

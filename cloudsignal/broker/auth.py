@@ -4,6 +4,10 @@
 verifies argon2id). Every refusal for a bad credential costs about one argon2 verification, whatever
 the reason (anonymous, malformed, unknown, disabled, wrong password), so response time does not tell
 which usernames exist. A database error refuses with "server unavailable" instead.
+
+A disabled client presenting its correct password is the one exception: it gets "not authorized"
+(CONNACK 5), so its owner can tell "disabled" from "wrong password". Only the password's holder learns
+it, and only after the same argon2 work as any other refusal.
 """
 
 import hashlib
@@ -23,6 +27,7 @@ from clients.models import MqttClient
 log = logging.getLogger(__name__)
 
 # CONNACK return codes of MQTT 3.1.1.
+IDENTIFIER_REJECTED = 2
 SERVER_UNAVAILABLE = 3
 BAD_USERNAME_OR_PASSWORD = 4
 NOT_AUTHORIZED = 5
@@ -38,13 +43,20 @@ class Login:
     organization_id: uuid.UUID
     # The username without `@organization_id`, as ACL rules see it.
     username: str
+    # The workspace's setting at login: its client ids are bound to their credential.
+    bind_client_ids: bool = True
+
+
+UNKNOWN_CLIENT = "unknown client"
 
 
 @dataclass(frozen=True)
 class Refusal:
     code: int
-    # For the log only: the device always gets the same answer for every bad credential.
+    # For the log only: the device gets the same answer for every bad credential.
     reason: str
+    # The credential it was for, when one was found (for its connection history).
+    client_pk: int | None = None
 
 
 def split_username(raw: str | None) -> tuple[str, uuid.UUID] | None:
@@ -136,12 +148,14 @@ class Authenticator:
                 "credential_version",
                 "workspace_id",
                 "organization_id",
+                "workspace__bind_client_ids",
             )
+            .select_related("workspace")
             .first()
         )
         if client is None:
             credentials.burn_verify_time(password)
-            return Refusal(BAD_USERNAME_OR_PASSWORD, "unknown client")
+            return Refusal(BAD_USERNAME_OR_PASSWORD, UNKNOWN_CLIENT)
         if self.verified.matches(client, password):
             verified = True
         else:
@@ -151,15 +165,16 @@ class Authenticator:
                 self._upgrade_hash(client, password)
                 self.verified.remember(client, password)
         if not verified:
-            return Refusal(BAD_USERNAME_OR_PASSWORD, "wrong password")
+            return Refusal(BAD_USERNAME_OR_PASSWORD, "wrong password", client.pk)
         if not client.enabled:
-            return Refusal(BAD_USERNAME_OR_PASSWORD, "client disabled")
+            return Refusal(NOT_AUTHORIZED, "client disabled", client.pk)
         return Login(
             client_pk=client.pk,
             credential_version=client.credential_version,
             workspace_id=client.workspace_id,
             organization_id=client.organization_id,
             username=client.username,
+            bind_client_ids=client.workspace.bind_client_ids,
         )
 
     def _upgrade_hash(self, client: MqttClient, password: str) -> None:

@@ -5,11 +5,16 @@ a session from outside, so this subclass re-does the connection path (`_client_c
 private methods. Each override says which stock defect it fixes; the shared notes
 (`amqtt-0.12.1.md`) record how each was reproduced. amqtt is pinned to 0.12.1 for this reason.
 
-The connection path, in order: an MQTT 3.1.1 CONNECT within `connect_timeout` (packets.py);
-credential check in a thread (no session state touched yet; a refusal leaves nothing behind); the
+The connection path, in order: a cap on sockets per source address that have not logged in
+(admission.py); an MQTT 3.1.1 CONNECT within `connect_timeout` (packets.py); the throttle (a username
+or address in back-off is refused before any password work, throttle.py); the bounded login queue,
+which drops clients that hung up; credential check in a thread (no session state touched yet; a
+refusal leaves nothing behind); the
 login registered as pending and, if a revocation hint arrived meanwhile, its row read again; will
-topic checked like a publish; the client id put in the workspace's namespace; take-over of the same
-client id in the same workspace; CONNACK; registration, so revocation can find the session.
+topic checked like a publish; the client id put in the workspace's namespace; a client id held by
+another credential refused (when the workspace binds client ids); take-over of the same client id in
+the same workspace; CONNACK; registration, so revocation can find the session. When it ends, a
+ConnectionRecord says why (history.py).
 """
 
 import asyncio
@@ -43,6 +48,7 @@ from amqtt.mqtt.unsubscribe import UnsubscribePacket
 from amqtt.session import IncomingApplicationMessage, OutgoingApplicationMessage, Session
 from amqtt.utils import gen_client_id
 from django import db
+from django.utils import timezone
 from transitions import MachineError
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
@@ -50,22 +56,28 @@ from websockets.http11 import Request, Response
 from acl.language import PUBLISH, SUBSCRIBE
 from cloudsignal.broker import namespace, packets
 from cloudsignal.broker.acl_cache import AclCache
+from cloudsignal.broker.admission import HungUp, LoginQueue, QueueFull, Ticket, Unauthenticated, hung_up
 from cloudsignal.broker.auth import (
     BAD_USERNAME_OR_PASSWORD,
+    IDENTIFIER_REJECTED,
     NOT_AUTHORIZED,
     SERVER_UNAVAILABLE,
     Authenticator,
     Login,
     Refusal,
+    split_username,
 )
 from cloudsignal.broker.blocking import ThreadPool
 from cloudsignal.broker.config import BrokerOptions
 from cloudsignal.broker.hints import HintReceiver
-from cloudsignal.broker.packets import BufferReader, PacketTooLarge, read_packet
+from cloudsignal.broker.history import ConnectionHistory, Ended, Reason
+from cloudsignal.broker.logtext import quoted
+from cloudsignal.broker.packets import BufferReader, MeteredReader, MeteredWriter, PacketTooLarge, read_packet
 from cloudsignal.broker.persistence import InFlight, Persistence, SessionRecord, Stored
 from cloudsignal.broker.presence import Presence
 from cloudsignal.broker.revocation import Credential, Revoker, current_credentials, still_allowed
 from cloudsignal.broker.sessions import LiveConnection, SessionRegistry
+from cloudsignal.broker.throttle import Throttle
 from workspaces.models import Workspace
 
 log = logging.getLogger(__name__)
@@ -87,6 +99,12 @@ class TenantHandler(BrokerProtocolHandler):
     prefix = ""
     # The largest PUBLISH payload accepted (BrokerOptions.max_payload_size), set at CONNACK.
     max_payload = 0
+    # For the connection history: PUBLISH packets received, whether the device said DISCONNECT, the
+    # protocol violation that ended it, and whether its keep-alive expired.
+    messages_in = 0
+    said_disconnect = False
+    violation = ""
+    timed_out = False
 
     def handle_publish(self, publish_packet: PublishPacket) -> Coroutine[Any, Any, None]:
         header = publish_packet.variable_header
@@ -179,13 +197,17 @@ class TenantHandler(BrokerProtocolHandler):
                 except TimeoutError:
                     # Stock amqtt ignored an expired keep-alive (upstream issue #308). Closing like a
                     # dropped socket also publishes the will, as the specification asks.
-                    log.info("closing %s: keep-alive expired", session.client_id)
+                    log.info("closing %s: keep-alive expired", quoted(session.client_id))
+                    self.timed_out = True
                     break
                 if packet is None:
                     break
                 if problem := packets.violation(packet, self.max_payload):
-                    log.info("closing %s: protocol violation: %s", session.client_id, problem)
+                    log.info("closing %s: protocol violation: %s", quoted(session.client_id), problem)
+                    self.violation = problem
                     break
+                if packet.type == packets.PUBLISH:
+                    self.messages_in += 1
                 header = MQTTFixedHeader(packet.type, packet.flags, len(packet.body))
                 body = BufferReader(packet.body)
                 decoded = await packet_class(header).from_stream(body, fixed_header=header)
@@ -195,7 +217,7 @@ class TenantHandler(BrokerProtocolHandler):
                     session.will_flag = False
                     if running:
                         await asyncio.wait(running, timeout=CLOSE_WAIT_SECONDS)
-                    disconnected = True
+                    disconnected = self.said_disconnect = True
                     await self.handle_disconnect(decoded)
                     break
                 if (handle := self._handlers().get(packet.type)) is not None:
@@ -203,12 +225,14 @@ class TenantHandler(BrokerProtocolHandler):
             except asyncio.CancelledError:
                 break
             except PacketTooLarge as exc:
-                log.info("closing %s: %s", session.client_id, exc)
+                log.info("closing %s: %s", quoted(session.client_id), exc)
+                self.violation = str(exc)
                 break
             except (NoDataError, ConnectionError, OSError):
                 break
             except Exception as exc:
-                log.info("closing %s: malformed packet (%s)", session.client_id, exc)
+                log.info("closing %s: malformed packet (%s)", quoted(session.client_id), quoted(exc))
+                self.violation = "malformed packet"
                 break
         if not disconnected:
             while running:
@@ -253,14 +277,23 @@ class CloudSignalBroker(Broker):
         self.acl = AclCache()
         self.registry = SessionRegistry()
         self.presence = Presence(self.registry.connections)
+        self.history = ConnectionHistory(options.history_days)
+        self.throttle = Throttle()
+        self.unauthenticated = Unauthenticated(options.unauthenticated_per_address)
         # Logins (argon2) and everything else in separate pools, so a login burst never delays a
         # revocation.
         self.login_pool = ThreadPool(options.login_threads, "broker-login")
         self.control_pool = ThreadPool(2, "broker-control")
+        self.login_queue = LoginQueue(
+            self.login_pool,
+            options.login_threads,
+            max_waiting=options.login_queue,
+            per_address=options.logins_per_address,
+        )
         self.revoker = Revoker(
             self.registry, self.authenticator.verified, self.control_pool, end_session=self.end_session
         )
-        self.hints = HintReceiver(options.control_socket, self.revoker, self.rules_changed)
+        self.hints = HintReceiver(options.control_socket, self.revoker, self.rules_changed, self.throttle)
         self.persistence = Persistence(self._session_record)
 
     @property
@@ -274,6 +307,7 @@ class CloudSignalBroker(Broker):
             # Restored by _start_listeners: stock start() empties the broker's state first.
             self._stored: Stored | None = await self.persistence.load()
             self.persistence.start()
+            await self.history.start()
             await super().start()
         except BaseException:
             await self.hints.stop()
@@ -293,9 +327,18 @@ class CloudSignalBroker(Broker):
                 if not session.clean_session
             ]
         )
+        live = list(self.registry.connections.values())
+        for conn in live:
+            conn.end_reason = conn.end_reason or Reason.SHUTDOWN
         await super().shutdown()
+        # Each connection's task writes its history record as it ends; give them a moment.
+        if live:
+            await asyncio.wait(
+                [asyncio.create_task(c.closed.wait()) for c in live], timeout=CLOSE_WAIT_SECONDS
+            )
         await self.persistence.stop()
         await self.presence.stop()
+        await self.history.stop()
         self.login_pool.shutdown()
         self.control_pool.shutdown()
 
@@ -339,34 +382,42 @@ class CloudSignalBroker(Broker):
         # Stock amqtt released the connection slot only on its own exception types, so truncated
         # CONNECTs leaked slots until nobody could connect. Here every path releases it.
         server = self._servers[listener_name]
+        peer = writer.get_peer_info()
+        if peer is None:
+            await _close_quietly(writer)
+            return
+        # Counted before taking a slot, so sockets over one address's cap never hold one.
+        ticket = self.unauthenticated.enter(str(peer[0]))
+        if ticket is None:
+            log.debug("too many sockets not logged in from %s; closing one", peer[0])
+            await _close_quietly(writer)
+            return
         await server.acquire_connection()
         try:
-            await self._serve(listener_name, reader, writer)
+            await self._serve(listener_name, ticket, reader, writer)
         except Exception:
             log.debug("connection on %s ended with an error", listener_name, exc_info=True)
         finally:
+            ticket.leave()
             server.release_connection()
             await _close_quietly(writer)
 
-    async def _serve(self, listener_name: str, reader: ReaderAdapter, writer: WriterAdapter) -> None:
-        peer = writer.get_peer_info()
-        if peer is None:
-            return
-        remote_address = str(peer[0])
+    async def _serve(
+        self, listener_name: str, ticket: Ticket, raw_reader: ReaderAdapter, raw_writer: WriterAdapter
+    ) -> None:
+        remote_address = ticket.address
+        # Metered for the connection history: bytes and PUBLISH packets each way.
+        reader, writer = MeteredReader(raw_reader), MeteredWriter(raw_writer)
         incoming_connect = await self._read_connect(remote_address, reader, writer)
         if incoming_connect is None:
             return
         handler, incoming = incoming_connect
 
-        # Authenticate before anything else: stock amqtt let a failed login take over or wipe the
-        # session of the client id it named, and left a ghost session behind.
-        hints_before = self.revoker.hints_received
-        outcome = await self.login_pool.run(self.authenticator.check, incoming.username, incoming.password)
+        outcome = await self._check_login(listener_name, remote_address, incoming, raw_reader, raw_writer)
         if isinstance(outcome, Refusal):
-            log.info("login refused for %r from %s: %s", incoming.username, remote_address, outcome.reason)
             await _refuse(writer, outcome.code)
             return
-        login = outcome
+        login, hints_before = outcome
         # A revocation that commits while we verify finds no session to end. So: announce the login
         # as pending (from now on hints mark it revoked), and if any hint arrived meanwhile, read the
         # row once more. Whatever commits later finds the pending login or the session.
@@ -377,7 +428,10 @@ class CloudSignalBroker(Broker):
                 refusal = Refusal(BAD_USERNAME_OR_PASSWORD, "revoked while logging in")
             if refusal is not None:
                 log.info(
-                    "login refused for %r from %s: %s", incoming.username, remote_address, refusal.reason
+                    "login refused for %s from %s: %s",
+                    quoted(incoming.username),
+                    remote_address,
+                    refusal.reason,
                 )
                 await _refuse(writer, refusal.code)
                 return
@@ -387,6 +441,8 @@ class CloudSignalBroker(Broker):
             self.registry.end_login(pending)
         if conn is None:
             return
+        ticket.leave()
+        conn.meter_in, conn.meter_out = reader, writer
         try:
             if pending.revoked:
                 await self.end_session(conn.key, purge=True, owner=login)
@@ -403,7 +459,71 @@ class CloudSignalBroker(Broker):
                 await self._cleanup_session(conn.key)
             elif not conn.session.clean_session:
                 self._session_changed(conn.key)  # with what is still in flight
+            self.history.record(_ended(conn))
             conn.closed.set()
+
+    async def _check_login(
+        self,
+        listener_name: str,
+        remote_address: str,
+        incoming: Session,
+        reader: ReaderAdapter,
+        writer: WriterAdapter,
+    ) -> tuple[Login, int] | Refusal:
+        """The password check, behind the throttle and the bounded queue. Returns the login and the
+        count of revocation hints before it began, or the refusal to send."""
+        parsed = split_username(incoming.username)
+        org, name = parsed[::-1] if parsed else (None, incoming.username or "")
+        blocked = self.throttle.blocked(org, name, remote_address)
+        if blocked is not None:
+            # No log line per refusal: a guesser would flood the log. The back-off's start is logged.
+            return Refusal(SERVER_UNAVAILABLE, f"throttled ({blocked.kind})")
+        # Authenticate before anything else: stock amqtt let a failed login take over or wipe the
+        # session of the client id it named, and left a ghost session behind.
+        hints_before = self.revoker.hints_received
+        try:
+            outcome = await self.login_queue.run(
+                remote_address,
+                partial(hung_up, reader, writer),
+                self.authenticator.check,
+                incoming.username,
+                incoming.password,
+            )
+        except QueueFull:
+            return Refusal(SERVER_UNAVAILABLE, "login queue full")
+        except HungUp:
+            return Refusal(SERVER_UNAVAILABLE, "hung up before its turn")
+        if isinstance(outcome, Login):
+            self.throttle.succeeded(org, name, remote_address)
+            return outcome, hints_before
+        log.info(
+            "login refused for %s from %s: %s", quoted(incoming.username), remote_address, outcome.reason
+        )
+        if outcome.code == SERVER_UNAVAILABLE:
+            return outcome  # not the device's fault
+        starts = self.throttle.failed(
+            org,
+            name,
+            remote_address,
+            unknown=outcome.client_pk is None and outcome.code == BAD_USERNAME_OR_PASSWORD,
+        )
+        if starts:
+            log.info("throttling %s from %s", quoted(incoming.username), remote_address)
+        if outcome.client_pk is not None:
+            refused = partial(
+                Ended,
+                outcome.client_pk,
+                timezone.now(),
+                remote_address=remote_address,
+                listener=listener_name,
+                mqtt_client_id=incoming.client_id or "",
+                accepted=False,
+            )
+            if outcome.code == NOT_AUTHORIZED:
+                self.history.record(refused(Reason.DISABLED))
+            if starts:
+                self.history.record(refused(Reason.THROTTLED))
+        return outcome
 
     async def _read_connect(
         self, remote_address: str, reader: ReaderAdapter, writer: WriterAdapter
@@ -438,9 +558,9 @@ class CloudSignalBroker(Broker):
             return await TenantHandler.init_from_connect(connect, writer, self.plugins_manager)
         except (AMQTTError, MQTTError, NoDataError, ValueError, UnicodeDecodeError) as exc:
             # Including a zero-length client id with clean_session=0: amqtt has sent CONNACK 0x02.
-            log.info("bad CONNECT from %s: %s", remote_address, exc)
+            log.info("bad CONNECT from %s: %s", remote_address, quoted(exc))
         except Exception as exc:
-            log.info("malformed CONNECT from %s: %r", remote_address, exc)
+            log.info("malformed CONNECT from %s: %s", remote_address, quoted(repr(exc)))
         return None
 
     async def _deliver_queued(self, conn: LiveConnection) -> None:
@@ -507,7 +627,7 @@ class CloudSignalBroker(Broker):
             if not namespace.is_publishable(will_topic) or not self.acl.allows(
                 login, device_client_id, PUBLISH, will_topic
             ):
-                log.info("will topic %r refused for %s", will_topic, incoming.username)
+                log.info("will topic %s refused for %s", quoted(will_topic), quoted(incoming.username))
                 await _refuse(writer, NOT_AUTHORIZED)
                 return None
             incoming.will_topic = namespace.topic_prefix(login.workspace_id) + will_topic
@@ -525,11 +645,28 @@ class CloudSignalBroker(Broker):
         incoming: Session,
         login: Login,
         device_client_id: str,
-    ) -> LiveConnection:
+    ) -> LiveConnection | None:
         # Client ids are per workspace: `dev` in one workspace never meets `dev` in another.
         key = namespace.session_key(login.workspace_id, device_client_id)
         if (previous := self.registry.connections.get(key)) is not None:
-            log.info("client id %s connected again; closing the older connection", key)
+            if login.bind_client_ids and previous.login.client_pk != login.client_pk:
+                # Bound to its credential: another credential of the workspace cannot take it over.
+                log.info("client id %s is held by another credential; refused", quoted(key))
+                self.history.record(
+                    Ended(
+                        login.client_pk,
+                        timezone.now(),
+                        Reason.CLIENT_ID_IN_USE,
+                        remote_address,
+                        listener_name,
+                        device_client_id,
+                        accepted=False,
+                    )
+                )
+                await _refuse(writer, IDENTIFIER_REJECTED)
+                return None
+            log.info("client id %s connected again; closing the older connection", quoted(key))
+            previous.end_reason = previous.end_reason or Reason.TAKEN_OVER
             await self._close_connection(previous)
 
         stored = self._sessions.get(key)
@@ -612,12 +749,14 @@ class CloudSignalBroker(Broker):
         except TimeoutError:
             log.warning("connection %s did not close within %ss", conn.key, CLOSE_WAIT_SECONDS)
 
-    async def end_session(self, key: str, *, purge: bool, owner: Login) -> int:
+    async def end_session(self, key: str, *, purge: bool, owner: Login, reason: str = Reason.ADMIN) -> int:
         """Close the live connection of session `key`, if any; with `purge`, also drop its
-        subscriptions and queued messages. Returns the number of connections closed (0 or 1)."""
+        subscriptions and queued messages. `reason` goes to its history. Returns the number of
+        connections closed (0 or 1)."""
         conn = self.registry.connections.get(key)
         closed = 0
         if conn is not None and conn.login == owner:
+            conn.end_reason = conn.end_reason or reason
             await self._close_connection(conn, publish_will=False)
             closed = 1
         if purge and self.registry.owners.get(key) == owner:
@@ -804,7 +943,13 @@ class CloudSignalBroker(Broker):
         if not prefix or not message.topic.startswith(prefix):
             # A `$`, empty or wildcard topic. Stock amqtt stopped reading but left the connection open
             # (a zombie); close it like a dropped socket.
-            log.info("%s published to invalid topic %r; closing", client_session.client_id, message.topic)
+            log.info(
+                "%s published to invalid topic %s; closing",
+                quoted(client_session.client_id),
+                quoted(message.topic),
+            )
+            if (conn := self.registry.connections.get(client_session.client_id or "")) is not None:
+                conn.end_reason, conn.end_detail = Reason.PROTOCOL, "publish to an invalid topic"
             await handler.handle_connection_closed()
             return True
         if not await self._topic_filtering(client_session, message.topic, Action.PUBLISH):
@@ -912,6 +1057,35 @@ class CloudSignalBroker(Broker):
                     self._del_subscription(topic_filter, session)
             if not self._subscriptions.get(topic_filter):
                 self._subscriptions.pop(topic_filter, None)
+
+
+def _ended(conn: LiveConnection) -> Ended:
+    """The history record of a connection that just ended: why, and what it carried."""
+    meter_in, meter_out = conn.meter_in, conn.meter_out
+    reason, detail = conn.end_reason, conn.end_detail
+    handler = conn.handler
+    if not reason:
+        if isinstance(handler, TenantHandler) and handler.violation:
+            reason, detail = Reason.PROTOCOL, handler.violation
+        elif isinstance(handler, TenantHandler) and handler.timed_out:
+            reason = Reason.KEEPALIVE
+        elif isinstance(handler, TenantHandler) and handler.said_disconnect:
+            reason = Reason.DISCONNECTED
+        else:
+            reason = Reason.CONNECTION_LOST
+    return Ended(
+        conn.login.client_pk,
+        conn.connected_since,
+        reason,
+        conn.remote_address,
+        conn.listener,
+        conn.device_client_id,
+        bytes_in=meter_in.bytes_in if meter_in else 0,
+        bytes_out=meter_out.bytes_out if meter_out else 0,
+        messages_in=handler.messages_in if isinstance(handler, TenantHandler) else 0,
+        messages_out=meter_out.messages_out if meter_out else 0,
+        detail=detail,
+    )
 
 
 def _only_mqtt_path(connection: ServerConnection, request: Request) -> Response | None:

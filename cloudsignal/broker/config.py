@@ -45,6 +45,10 @@ class BrokerOptions:
     max_connections: int = _setting("MQTT_MAX_CONNECTIONS")
     reconcile_seconds: float = _setting("BROKER_RECONCILE_SECONDS")
     login_threads: int = _setting("BROKER_LOGIN_THREADS")
+    login_queue: int = _setting("BROKER_LOGIN_QUEUE")
+    logins_per_address: int = _setting("BROKER_LOGINS_PER_ADDRESS")
+    unauthenticated_per_address: int = _setting("MQTT_UNAUTHENTICATED_PER_ADDRESS")
+    history_days: int = _setting("CONNECTION_HISTORY_DAYS")
 
 
 def _path(value: str) -> Path | None:

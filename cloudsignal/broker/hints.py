@@ -6,16 +6,22 @@ Requests, and the answers the sender waits up to 2 s for:
     {"op": "credentials-changed", "ids": [client pks]}   -> {"ended": n}
     {"op": "disconnect-session", "session": LiveSession pk} -> {"ended": 0 or 1}
     {"op": "rules-changed", "workspaces": [workspace pks]}  -> {"ended": 0}
+    {"op": "throttles", "organization": uuid, "username": name or null}
+        -> {"throttles": [{"username": name or null, "address": ..., "failures": n, "seconds_left": s}]}
+    {"op": "clear-throttle", "organization": uuid, "username": name or null, "address": ... or null}
+        -> {"cleared": n}
 
 Anything else gets {"error": "..."}. The socket is 0600: only the service's own user (the dashboard
 and `manage.py` commands) can reach it.
 """
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
 import socket
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +29,7 @@ from typing import Any
 from django.core.management.base import CommandError
 
 from cloudsignal.broker.revocation import Revoker
+from cloudsignal.broker.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +39,16 @@ READ_TIMEOUT_SECONDS = 5
 
 class HintReceiver:
     def __init__(
-        self, path: Path, revoker: Revoker, rules_changed: Callable[[list[int]], Awaitable[None]]
+        self,
+        path: Path,
+        revoker: Revoker,
+        rules_changed: Callable[[list[int]], Awaitable[None]],
+        throttle: Throttle,
     ) -> None:
         self.path = path
         self.revoker = revoker
         self.rules_changed = rules_changed
+        self.throttle = throttle
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -82,6 +94,16 @@ class HintReceiver:
         if op == "rules-changed":
             await self.rules_changed([int(w) for w in message["workspaces"]])
             return {"ended": 0}
+        if op == "throttles":
+            entries = self.throttle.entries(uuid.UUID(message["organization"]), message.get("username"))
+            return {"throttles": [dataclasses.asdict(e) for e in entries]}
+        if op == "clear-throttle":
+            cleared = self.throttle.clear(
+                uuid.UUID(message["organization"]),
+                name=message.get("username"),
+                address=message.get("address"),
+            )
+            return {"cleared": cleared}
         return {"error": f"unknown op {op!r}"}
 
 

@@ -11,12 +11,16 @@ packet is handed to amqtt's decoder through `BufferReader`.
 The size limit is on the payload a device publishes, the number a user thinks in: a PUBLISH may carry
 `max_payload` bytes whatever its topic; any packet longer than that plus the largest topic is refused
 from its header alone.
+
+The connection is metered for its history: bytes each way here (MeteredReader, MeteredWriter), PUBLISH
+packets received by the handler's reader loop, PUBLISH packets sent here.
 """
 
 import asyncio
+import ssl
 from struct import unpack_from
 
-from amqtt.adapters import ReaderAdapter
+from amqtt.adapters import ReaderAdapter, WriterAdapter
 from amqtt.errors import NoDataError
 
 CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 2, 3, 4, 5, 6, 7
@@ -277,3 +281,49 @@ def topic_problem(topic: str, *, wildcards: bool) -> str | None:
         if "+" in level and level != "+":
             return f"{topic!r} misplaces '+'"
     return None
+
+
+# Metering, for the connection history.
+
+
+class MeteredReader(ReaderAdapter):
+    """Counts the bytes a device sends."""
+
+    def __init__(self, inner: ReaderAdapter) -> None:
+        self._inner = inner
+        self.bytes_in = 0
+
+    async def read(self, n: int = -1) -> bytes:
+        data = await self._inner.read(n)
+        self.bytes_in += len(data)
+        return data
+
+    def feed_eof(self) -> None:
+        self._inner.feed_eof()
+
+
+class MeteredWriter(WriterAdapter):
+    """Counts bytes and PUBLISH packets sent. amqtt writes each packet with one `write` call."""
+
+    def __init__(self, inner: WriterAdapter) -> None:
+        self._inner = inner
+        self.bytes_out = 0
+        self.messages_out = 0
+
+    def write(self, data: bytes) -> None:
+        self.bytes_out += len(data)
+        if data and data[0] >> 4 == PUBLISH:
+            self.messages_out += 1
+        self._inner.write(data)
+
+    async def drain(self) -> None:
+        await self._inner.drain()
+
+    def get_peer_info(self) -> tuple[str, int] | None:
+        return self._inner.get_peer_info()
+
+    def get_ssl_info(self) -> ssl.SSLObject | None:
+        return self._inner.get_ssl_info()
+
+    async def close(self) -> None:
+        await self._inner.close()

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Awaitable, Iterable
 from typing import NamedTuple, Protocol
 
-from clients.models import MqttClient
+from clients.models import ConnectionRecord, MqttClient
 from cloudsignal.broker.auth import Login, VerifiedCredentials
 from cloudsignal.broker.blocking import ThreadPool
 from cloudsignal.broker.sessions import SessionRegistry
@@ -30,11 +30,28 @@ _CHUNK = 900
 class Credential(NamedTuple):
     enabled: bool
     credential_version: int
+    # For the history's "why it ended" only.
+    username: str = ""
+    workspace_id: int = 0
 
 
 def still_allowed(login: Login, row: Credential | None) -> bool:
     """May a session that logged in as `login` continue, given the row as it is now?"""
     return row is not None and row.enabled and row.credential_version == login.credential_version
+
+
+def why_ended(login: Login, row: Credential | None) -> str:
+    """The end reason of a session that `row` no longer allows, for its connection history."""
+    reasons = ConnectionRecord.EndReason
+    if row is None:
+        return reasons.DELETED
+    if not row.enabled:
+        return reasons.DISABLED
+    if row.workspace_id != login.workspace_id:
+        return reasons.MOVED
+    if row.username != login.username:
+        return reasons.RENAMED
+    return reasons.PASSWORD_RESET
 
 
 def current_credentials(client_pks: Iterable[int]) -> dict[int, Credential]:
@@ -43,9 +60,9 @@ def current_credentials(client_pks: Iterable[int]) -> dict[int, Credential]:
     found: dict[int, Credential] = {}
     for start in range(0, len(pks), _CHUNK):
         rows = MqttClient.objects.filter(pk__in=pks[start : start + _CHUNK]).values_list(
-            "pk", "enabled", "credential_version"
+            "pk", "enabled", "credential_version", "username", "workspace_id"
         )
-        found.update({pk: Credential(enabled, version) for pk, enabled, version in rows})
+        found.update({row[0]: Credential(*row[1:]) for row in rows})
     return found
 
 
@@ -53,7 +70,7 @@ class EndSession(Protocol):
     """Close session `key`'s live connection if `owner` holds it (with `purge`, drop its stored
     state too); returns the connections closed. The broker's `end_session`."""
 
-    def __call__(self, key: str, *, purge: bool, owner: Login) -> Awaitable[int]: ...
+    def __call__(self, key: str, *, purge: bool, owner: Login, reason: str = ...) -> Awaitable[int]: ...
 
 
 class Revoker:
@@ -132,9 +149,12 @@ class Revoker:
             login = self.registry.owners.get(key)
             if login is None:
                 continue
-            if not still_allowed(login, current.get(login.client_pk)):
+            row = current.get(login.client_pk)
+            if not still_allowed(login, row):
                 log.info("ending session %s: credential %s changed", key, login.client_pk)
-                ended[login.client_pk] += await self.end_session(key, purge=True, owner=login)
+                ended[login.client_pk] += await self.end_session(
+                    key, purge=True, owner=login, reason=why_ended(login, row)
+                )
         return ended
 
     async def disconnect(self, row_id: int) -> int:

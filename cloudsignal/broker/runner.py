@@ -59,7 +59,8 @@ class BrokerThread:
         return self
 
     def stop(self, timeout: float = 30) -> None:
-        if self._loop is not None and self._stop is not None:
+        # Idempotent: a test may stop the broker itself before its fixture does.
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout)
 

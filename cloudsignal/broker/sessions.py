@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
     from amqtt.session import Session
 
+    from cloudsignal.broker.packets import MeteredReader, MeteredWriter
+
 
 @dataclass(eq=False)
 class LiveConnection:
@@ -36,6 +38,12 @@ class LiveConnection:
     row_id: int | None = None
     # Closed by the broker (revoked or disconnected by an admin), not by the device.
     kicked: bool = False
+    # For the connection history: what it sent and received, and why the broker ended it (empty: the
+    # device did, or its socket went).
+    meter_in: "MeteredReader | None" = None
+    meter_out: "MeteredWriter | None" = None
+    end_reason: str = ""
+    end_detail: str = ""
 
 
 @dataclass(eq=False)

@@ -189,3 +189,23 @@ def closed_within(sock: socket.socket, timeout: float) -> bool:
         except ConnectionResetError:
             return True
     return False
+
+
+def raw_socket(port: int, source: str = "127.0.0.1") -> socket.socket:
+    """A TCP connection to the broker from `source` (any 127.x.y.z address is this machine)."""
+    return socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
+
+
+def raw_login(
+    port: int, username: str, password: str, client_id: str = "raw", source: str = "127.0.0.1"
+) -> int:
+    """CONNECT from `source` and return the CONNACK code (-1: closed without one)."""
+    with raw_socket(port, source) as sock:
+        sock.sendall(connect_packet(client_id, username, password))
+        answer = b""
+        while len(answer) < 4:
+            chunk = sock.recv(4 - len(answer))
+            if not chunk:
+                return -1
+            answer += chunk
+        return answer[3]

@@ -13,6 +13,13 @@ from importlib.metadata import version
 from typing import Any
 
 import pytest
+from amqtt.adapters import (
+    ReaderAdapter,
+    StreamReaderAdapter,
+    StreamWriterAdapter,
+    WebSocketsReader,
+    WriterAdapter,
+)
 from amqtt.broker import Broker, RetainedApplicationMessage, Server
 from amqtt.mqtt.connack import ConnackPacket
 from amqtt.mqtt.packet import MQTTFixedHeader
@@ -82,6 +89,13 @@ CALLED: list[tuple[type, str, tuple[str, ...]]] = [
     (PubrelPacket, "build", ("packet_id",)),
     (IncomingApplicationMessage, "__init__", ("packet_id", "topic", "qos", "data", "retain")),
     (OutgoingApplicationMessage, "__init__", ("packet_id", "topic", "qos", "data", "retain")),
+    (ReaderAdapter, "read", ("n",)),
+    (ReaderAdapter, "feed_eof", ()),
+    (WriterAdapter, "write", ("data",)),
+    (WriterAdapter, "drain", ()),
+    (WriterAdapter, "get_peer_info", ()),
+    (WriterAdapter, "get_ssl_info", ()),
+    (WriterAdapter, "close", ()),
 ]
 # Attributes of a Broker instance we read or change.
 BROKER_ATTRIBUTES = (
@@ -170,3 +184,43 @@ def test_the_broker_and_session_attributes_we_use_still_exist() -> None:
     session = Session()
     assert [a for a in SESSION_ATTRIBUTES if not hasattr(session, a)] == []
     assert {"connect", "disconnect"} <= {t for t in dir(session.transitions) if not t.startswith("_")}
+
+
+def test_the_adapter_internals_that_tell_a_hung_up_client_still_exist() -> None:
+    """admission.hung_up reads private attributes of amqtt's adapters: the stream reader (at_eof), the
+    stream writer (its transport) and the WebSocket reader's connection (its state)."""
+
+    async def check() -> None:
+        stream = asyncio.StreamReader()
+        assert StreamReaderAdapter(stream)._reader is stream
+        assert "_writer" in vars(StreamWriterAdapter(object()))
+        assert "_protocol" in vars(WebSocketsReader(object()))
+
+    asyncio.run(check())
+
+
+def test_amqtt_writes_each_packet_with_one_write() -> None:
+    """packets.MeteredWriter counts PUBLISH packets by the first byte of each write."""
+    from amqtt.mqtt.publish import PublishPacket
+
+    writes: list[bytes] = []
+
+    class Recorder(WriterAdapter):
+        def write(self, data: bytes) -> None:
+            writes.append(data)
+
+        async def drain(self) -> None:
+            return None
+
+        def get_peer_info(self) -> None:
+            return None
+
+        def get_ssl_info(self) -> None:
+            return None
+
+        async def close(self) -> None:
+            return None
+
+    packet = PublishPacket.build("a/b", b"payload", None, False, 0, False)
+    asyncio.run(packet.to_stream(Recorder()))
+    assert len(writes) == 1 and writes[0][0] >> 4 == 3

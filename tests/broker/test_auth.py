@@ -14,6 +14,7 @@ from clients.models import MqttClient
 from clients.provisioning import reset_password
 from cloudsignal.broker.auth import (
     BAD_USERNAME_OR_PASSWORD,
+    NOT_AUTHORIZED,
     SERVER_UNAVAILABLE,
     Authenticator,
     Login,
@@ -66,13 +67,14 @@ def test_username_is_case_insensitive(org: Organization, make_client: MakeClient
 
 
 @pytest.mark.parametrize(
-    "case", ["anonymous", "no-password", "malformed", "unknown", "other-org", "disabled", "wrong-password"]
+    "case",
+    ["anonymous", "no-password", "malformed", "unknown", "other-org", "disabled-wrong", "wrong-password"],
 )
 def test_every_bad_credential_is_refused_with_bad_username_or_password(
     case: str, org: Organization, other_org: Organization, make_client: MakeClient
 ) -> None:
     client, password = make_client(org, "sensor-1")
-    if case == "disabled":
+    if case == "disabled-wrong":
         client.disable()
     username, secret = {
         "anonymous": (None, None),
@@ -80,7 +82,7 @@ def test_every_bad_credential_is_refused_with_bad_username_or_password(
         "malformed": ("sensor-1", password),
         "unknown": (f"nobody@{org.id}", password),
         "other-org": (f"sensor-1@{other_org.id}", password),
-        "disabled": (client.full_username, password),
+        "disabled-wrong": (client.full_username, password + "x"),
         "wrong-password": (client.full_username, password + "x"),
     }[case]
     outcome = Authenticator().check(username, secret)
@@ -88,11 +90,26 @@ def test_every_bad_credential_is_refused_with_bad_username_or_password(
     assert outcome.code == BAD_USERNAME_OR_PASSWORD
 
 
+def test_a_disabled_client_with_its_password_is_told_not_authorized(
+    org: Organization, make_client: MakeClient
+) -> None:
+    """Only the holder of the right password learns "disabled" (CONNACK 5), and it costs the same
+    argon2 verification as a wrong password (the timing test below)."""
+    client, password = make_client(org, "sensor-1")
+    client.disable()
+    assert Authenticator().check(client.full_username, password) == Refusal(
+        NOT_AUTHORIZED, "client disabled", client.pk
+    )
+
+
 def test_refusals_cost_about_one_argon2_verification_whatever_the_reason(
     org: Organization, make_client: MakeClient
 ) -> None:
-    """Unknown and malformed usernames take as long as a wrong password: timing reveals no usernames."""
+    """Unknown and malformed usernames, and a disabled client, take as long as a wrong password: timing
+    reveals no usernames."""
     client, _password = make_client(org, "sensor-1")
+    disabled, disabled_password = make_client(org, "sensor-off")
+    disabled.disable()
     auth = Authenticator()
 
     def median_seconds(username: str | None, secret: str | None) -> float:
@@ -104,7 +121,13 @@ def test_refusals_cost_about_one_argon2_verification_whatever_the_reason(
         return statistics.median(times)
 
     wrong = median_seconds(client.full_username, "wrong-password")
-    for username, secret in [(f"nobody@{org.id}", "pw"), ("garbage", "pw"), (None, None)]:
+    for username, secret in [
+        (f"nobody@{org.id}", "pw"),
+        ("garbage", "pw"),
+        (None, None),
+        (disabled.full_username, disabled_password),
+        (disabled.full_username, "wrong-password"),
+    ]:
         other = median_seconds(username, secret)
         # A shortcut would answer in microseconds; one argon2 verification takes tens of ms. The
         # margin absorbs a noisy machine.

@@ -33,8 +33,8 @@ def test_login_cases_over_mqtt(
     device: MakeDevice,
     broker: BrokerThread,
 ) -> None:
-    """Only an enabled client with its password gets CONNACK 0; every bad credential gets 4 and
-    leaves no session behind in the broker."""
+    """Only an enabled client with its password gets CONNACK 0; a disabled one with its password gets 5;
+    every bad credential gets 4; none leaves a session behind in the broker."""
     client, password = make_client(org, "sensor-1")
     if case == "disabled":
         client.disable()
@@ -48,7 +48,7 @@ def test_login_cases_over_mqtt(
         "ok": (client.full_username, password),
     }[case]
     code = device(username, secret, "device-1").connect()
-    assert code == (0 if case == "ok" else 4)
+    assert code == {"ok": 0, "disabled": 5}.get(case, 4)
     assert broker.broker is not None
     assert len(broker.broker.sessions) == (1 if case == "ok" else 0)
 

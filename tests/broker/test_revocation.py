@@ -8,7 +8,7 @@ import pytest
 from django.db import transaction
 
 from clients import hints
-from clients.models import LiveSession, MqttClient
+from clients.models import ConnectionRecord, LiveSession, MqttClient
 from clients.provisioning import reset_password
 from cloudsignal.broker.auth import Login, Refusal
 from cloudsignal.broker.runner import BrokerThread
@@ -70,7 +70,16 @@ def test_a_revoking_change_ends_live_sessions_within_a_second(
         assert broker.broker is not None
         assert f"{client.workspace_id}:a" in broker.broker.sessions
     else:
-        assert again.connect() == 4
+        # Only a disabled client holding its own password is told why (CONNACK 5).
+        assert again.connect() == (5 if change == "disable" else 4)
+    if change != "delete":  # a deleted client's history goes with it
+        why = {"disable": "disabled", "reset": "password-reset", "rename": "renamed", "move": "moved"}[change]
+
+        def history() -> list[tuple[str, str]]:
+            records = ConnectionRecord.objects.filter(client=client, accepted=True)
+            return sorted(records.values_list("mqtt_client_id", "end_reason"))
+
+        wait_for(lambda: history() == [("a", why), ("b", why)])
     # Nobody else was touched.
     assert not bystander.disconnected.is_set()
     assert bystander.flush() == []
@@ -161,7 +170,7 @@ def test_a_change_whose_hint_was_lost_is_caught_by_reconciliation(
     outcome = client.disable()
     assert outcome.broker_reachable is False
     assert d.wait_disconnected(3)
-    assert device(client.full_username, password, "a").connect() == 4
+    assert device(client.full_username, password, "a").connect() == 5  # disabled, right password
 
 
 def test_a_login_that_raced_a_revocation_is_refused(

@@ -82,7 +82,8 @@ def test_a_change_here_ends_sessions_in_the_broker_process_within_a_second(
     assert (ended.broker_reachable, ended.count) == (True, 1)  # type: ignore[union-attr]
     assert time.monotonic() - started < 1.0
     if change != "move":
-        assert devices(old_username, password, "a").connect() == 4
+        # A disabled client holding its own password is told so (CONNACK 5).
+        assert devices(old_username, password, "a").connect() == (5 if change == "disable" else 4)
 
 
 def test_presence_rows_follow_connections(

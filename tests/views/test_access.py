@@ -79,6 +79,26 @@ ROUTES = [
     Route("clients:generate-password", change=True),
     Route("clients:detail", target="client", full_page=True),
     Route("clients:detail-sessions", target="client"),
+    Route("clients:detail-history", target="client"),
+    Route("clients:detail-throttle", target="client"),
+    Route("clients:throttled"),
+    Route(
+        "clients:throttle-clear",
+        change=True,
+        methods=("GET", "POST"),
+        data=lambda o: {"username": "agent-x"},
+        redirect=lambda o: reverse("clients:throttled"),
+        # The throttle lives in the broker: the dashboard asks it to clear, for this organization only.
+        done=lambda o, r: (
+            {
+                "op": "clear-throttle",
+                "organization": str(o["org"].id),
+                "username": "agent-x",
+                "address": None,
+            }
+            in o["control"].messages
+        ),
+    ),
     Route(
         "clients:edit",
         target="client",

@@ -206,6 +206,44 @@ class TestCreate:
         assert response.context["form"].errors["password"]
         assert not MqttClient.objects.exists()
 
+    def test_guessable_own_passwords_are_refused_with_a_hint_to_generate(
+        self, owner_client: Client, org: Organization
+    ) -> None:
+        """The passwords a 25-word list found in 0.35 s: common ones, common ones dressed up with digits
+        or symbols, keyboard and digit runs, repeats, and too little variety for their length."""
+        guessable = [
+            "password1234",
+            "123456789012",
+            "qwertyuiop12",
+            "iloveyou2024",
+            "letmein12345",
+            "Summer2024!!!",
+            "monkey123456",
+            "dragon2020!!",
+            "p@ssw0rd1234",
+            "abcdefgh1234",
+            "zaq12wsxcde3",
+            "trustno1trustno1",
+            "mysecretpass",
+            "football1234",
+            "sunshine2025",
+            "welcome12345",
+            "1q2w3e4r5t6y",
+            "asdfghjkl123",
+            "qazwsxedcrfv",
+            "baseball!!!!",
+            "shadow123456",
+            "princess2024",
+            "administrator",
+            "changeme1234",
+            "Passw0rd2024",
+        ]
+        for password in guessable:
+            response = create(owner_client, org, password=password)
+            [error] = response.context["form"].errors["password"]
+            assert "Generate one instead" in error, password
+        assert not MqttClient.objects.exists()
+
     def test_another_organizations_workspace_is_refused(
         self, owner_client: Client, org: Organization, other_org: Organization
     ) -> None:

@@ -13,7 +13,15 @@ def test_sidebar_sections_in_order(owner_client: Client, org: Organization) -> N
     page = owner_client.get(reverse("clients:list")).content.decode()
     nav = page[page.index("<nav>") : page.index("</nav>")]
     labels = re.findall(r">([A-Za-z ]+)</(?:a|h2)>", nav)
-    assert labels[:6] == ["Connections", "Clients", "Sessions", "ACL Rules", "Workspaces", "Settings"]
+    assert labels[:7] == [
+        "Connections",
+        "Clients",
+        "Sessions",
+        "Throttled",
+        "ACL Rules",
+        "Workspaces",
+        "Settings",
+    ]
     assert 'aria-current="page">Clients</a>' in nav
 
 

@@ -1,5 +1,6 @@
 """Workspaces, Settings → Organization and the Sessions page."""
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,24 @@ class TestWorkspaces:
         owner_client.post(reverse("workspaces:rename", args=[workspace.pk]), {"name": "prod"})
         workspace.refresh_from_db()
         assert workspace.name == "prod"
+
+    def test_client_ids_are_bound_unless_an_admin_unbinds_them(
+        self, owner_client: Client, org: Organization
+    ) -> None:
+        """New workspaces bind client ids to their credential; the edit dialog shows and changes it."""
+        owner_client.post(reverse("workspaces:create"), {"name": "production"})
+        workspace = Workspace.objects.in_org(org).get(name="production")
+        assert workspace.bind_client_ids
+        page = owner_client.get(reverse("workspaces:rename", args=[workspace.pk])).content.decode()
+        assert re.search(r'<input type="checkbox" name="bind_client_ids"[^>]* checked', page)
+        owner_client.post(reverse("workspaces:rename", args=[workspace.pk]), {"name": "production"})
+        workspace.refresh_from_db()
+        assert not workspace.bind_client_ids
+        owner_client.post(
+            reverse("workspaces:rename", args=[workspace.pk]), {"name": "production", "bind_client_ids": "on"}
+        )
+        workspace.refresh_from_db()
+        assert workspace.bind_client_ids
 
     def test_names_are_unique_regardless_of_case(
         self, owner_client: Client, org: Organization, staging: Workspace
