@@ -100,7 +100,10 @@ def max_packet_size(max_payload: int) -> int:
 async def read_packet(reader: ReaderAdapter, max_payload: int) -> Packet | None:
     """The next whole packet, or None at the end of the stream. Raises PacketTooLarge from the header,
     before the body is read, and NoDataError when the stream ends inside a packet."""
-    first = await reader.read(1)
+    try:
+        first = await reader.read(1)
+    except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError):
+        return None  # amqtt's stream adapter reads exactly: the end of the stream raises
     if not first:
         return None
     length = 0
