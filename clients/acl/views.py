@@ -8,6 +8,7 @@ from typing import Any
 
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
@@ -42,12 +43,13 @@ def _page_context(request: AuthedRequest, workspace: Workspace, **extra: Any) ->
     names = list(MqttClient.objects.filter(workspace=workspace).values_list("username", flat=True))
     known = {n.lower() for n in names}
     context: dict[str, Any] = {
+        "known_clients": known,
         "nav": "acl",
         "workspace": workspace,
         "workspaces": Workspace.objects.in_org(organization_of(request)),
         "rules": rules,
-        # Rules naming one username that no client of the workspace has (yet): a likely typo.
-        "unknown_clients": {r.pk for r in rules if "*" not in r.client and r.client.lower() not in known},
+        # Rules naming one username that no client of the workspace has: left behind, or a typo.
+        "unknown_clients": {r.pk for r in AclRule.objects.naming_missing_clients(workspace)},
         "can_change": membership_of(request).can_change,
         "client_names": names,
         "default_form": DefaultForm(initial={"default": workspace.default_permission}),
@@ -172,6 +174,33 @@ def simulate(request: AuthedRequest, workspace_id: int) -> HttpResponse:
             username=data["username"], client_id=data["client_id"], action=data["action"], topic=data["topic"]
         )
     context = _page_context(request, workspace, simulator=form, decision=decision)
+    if decision is not None and form.cleaned_data["username"].lower() not in context["known_clients"]:
+        # The broker would refuse this login; say so rather than let "Allowed" mislead.
+        context["unknown_simulated"] = form.cleaned_data["username"]
     if wants_partial(request):
         return render(request, f"{TEMPLATE}#simulator", context)
     return render(request, TEMPLATE, context)
+
+
+@require_http_methods(["GET", "POST"])
+def remove_missing(request: AuthedRequest, workspace_id: int) -> HttpResponse:
+    """One action for the rules that name a client the workspace does not have."""
+    workspace = _workspace(request, workspace_id)
+    require_change(request)
+    missing = AclRule.objects.naming_missing_clients(workspace)
+    if request.method == "POST":
+        removed = AclRule.objects.remove_all(workspace, [r.pk for r in missing])
+        return done(
+            request,
+            f"Removed {removed} rule{pluralize(removed)} naming missing clients.",
+            event="ruleDeleted",
+            next_url=_rules_url(workspace),
+        )
+    context = {
+        "nav": "acl",
+        "workspace": workspace,
+        "missing": missing,
+        "action_url": reverse("acl:remove-missing", args=[workspace.pk]),
+        "title": "Remove rules naming missing clients?",
+    }
+    return render_dialog(request, TEMPLATE, "remove-missing", context, page="acl/page.html")
