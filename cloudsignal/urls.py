@@ -29,6 +29,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("help/username-format/", views.help_username_format, name="help-username-format"),
     path("help/first-connection/", views.help_first_connection, name="help-first-connection"),
+    path("help/ca-certificate.pem", views.ca_certificate, name="ca-certificate"),
     path("clients/", include("clients.urls")),
     path("acl/", include("clients.acl.urls")),
     path("", include((workspace_pages, workspace_urls.app_name))),

@@ -27,5 +27,6 @@ class TestHelp:
         assert f"agent-research-01@{org.pk}" in page
         assert "mqtts://mqtt.example.net:18883" in page
         assert str(self_signed_paths(settings.DATA_DIR)[0]) in page
-        assert "--cafile cert.pem" in page and 'tls_set(ca_certs="cert.pem")' in page
+        assert "--cafile ca.pem" in page and 'tls_set(ca_certs="ca.pem")' in page
+        assert reverse("ca-certificate") in page
         assert f"ws://mqtt.example.net:{settings.WS_PORT}{WEBSOCKET_PATH}" in page
