@@ -160,7 +160,7 @@ def example(guide: Guide, starts_with: str) -> str:
 
 
 def download_ca(install: Install, into: Path) -> None:
-    """"Download CA certificate" from the page, saved as the examples expect it (ca.pem)."""
+    """ "Download CA certificate" from the page, saved as the examples expect it (ca.pem)."""
     page = install.page("/help/first-connection/")
     link = re.search(r'<a class="button small" href="([^"]+)" download>Download CA certificate</a>', page)
     assert link is not None, "no Download CA certificate link on the First connection page"

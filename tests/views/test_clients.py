@@ -146,7 +146,11 @@ class TestCreate:
         assert 'hx-history="false"' in body
         assert "no-store" in response["Cache-Control"]
         assert "clientCreated" in response["HX-Trigger"]
-        for example in ("mqtt.connect(", "paho.mqtt.client", "mosquitto_pub -h localhost -p 8883 --cafile ca.pem"):
+        for example in (
+            "mqtt.connect(",
+            "paho.mqtt.client",
+            "mosquitto_pub -h localhost -p 8883 --cafile ca.pem",
+        ):
             assert example in body
         assert "YOUR_PASSWORD" in body
 
