@@ -161,7 +161,8 @@ class AccessCheckForm(forms.Form):
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, auto_id="check_%s", **kwargs)
+        kwargs.setdefault("auto_id", "check_%s")
+        super().__init__(*args, **kwargs)
 
     def clean(self) -> dict[str, Any] | None:
         data = super().clean() or {}

@@ -31,12 +31,18 @@ PHONE = {
     "has_touch": True,
     "device_scale_factor": 3,
 }
-SIZES = {"1280": DESKTOP, "390": PHONE}
+SIZES: dict[str, dict[str, Any]] = {"1280": DESKTOP, "390": PHONE}
 
 
 @pytest.fixture
 def data(visit: Visit) -> realistic.Realistic:
     return realistic.build()
+
+
+@pytest.fixture
+def small(visit: Visit) -> realistic.Realistic:
+    """The same long names, with 200 clients: for one flow, not the layout of a big list."""
+    return realistic.build(clients=200)
 
 
 @pytest.fixture
@@ -128,7 +134,6 @@ def test_every_page_holds_with_realistic_data(
     topic = "sensors/private-building-01/floor-north/assembly-line/x/telemetry/a"
     pages = {
         "Clients": "/clients/",
-        "Clients by last seen": "/clients/?sort=-last_seen",
         "Client": f"/clients/{client.pk}/?action=publish&topic={topic}",
         "Sessions": "/clients/sessions/",
         "ACL Rules": f"/acl/?workspace={workspace.pk}",
@@ -164,7 +169,7 @@ def test_every_page_holds_with_realistic_data(
         if width == "390":
             # The navigation waits behind a Menu button, so the page starts at the top of the screen.
             page.goto("/clients/")
-            nav = page.get_by_role("navigation", name="Main navigation")
+            nav = page.locator("#sidebar")
             expect(page.get_by_role("link", name="Sessions")).to_be_hidden()
             sidebar = page.locator("#sidebar").bounding_box()
             assert sidebar is not None and sidebar["height"] < 80
@@ -181,15 +186,15 @@ def test_every_page_holds_with_realistic_data(
         check(page, axe, f"Sign in with an error at {width}")
 
 
-def test_esc_on_the_reveal_keeps_the_password(visit: Visit, data: realistic.Realistic, axe: str) -> None:
+def test_esc_on_the_reveal_keeps_the_password(visit: Visit, small: realistic.Realistic, axe: str) -> None:
     """Esc (twice), Done or the backdrop do not discard the copy-once password; copying it, or saying
     "Close anyway", lets the dialog close."""
-    for page in tab(visit, PHONE, data.owner):
+    for page in tab(visit, PHONE, small.owner):
         page.goto("/clients/")
         page.get_by_role("link", name="Create Client").click()
         dialog = page.get_by_role("dialog")
         dialog.get_by_label("Username").fill("agent-phone-01")
-        expect(dialog.locator("#username-preview")).to_have_text(f"agent-phone-01@{data.organization.pk}")
+        expect(dialog.locator("#username-preview")).to_have_text(f"agent-phone-01@{small.organization.pk}")
         dialog.get_by_role("button", name="Create").tap()
         password_input = dialog.locator("#new-password")
         expect(password_input).to_be_visible()
@@ -224,10 +229,10 @@ def test_esc_on_the_reveal_keeps_the_password(visit: Visit, data: realistic.Real
         expect(page.locator("dialog")).to_have_count(0)
 
 
-def test_focus_goes_to_the_first_invalid_field(visit: Visit, data: realistic.Realistic) -> None:
+def test_focus_goes_to_the_first_invalid_field(visit: Visit, small: realistic.Realistic) -> None:
     """A refused form puts the keyboard on the field to fix, whose error is tied to it; overlong
     input is refused with the limit, not cut."""
-    for page in tab(visit, DESKTOP, data.owner):
+    for page in tab(visit, DESKTOP, small.owner):
         page.goto("/clients/")
         page.get_by_role("link", name="Create Client").click()
         dialog = page.get_by_role("dialog")
@@ -251,10 +256,10 @@ def test_focus_goes_to_the_first_invalid_field(visit: Visit, data: realistic.Rea
         expect(dialog.get_by_label("Name")).to_be_focused()
 
 
-def test_a_change_closes_its_dialog_with_a_status_line(visit: Visit, data: realistic.Realistic) -> None:
+def test_a_change_closes_its_dialog_with_a_status_line(visit: Visit, small: realistic.Realistic) -> None:
     """Edit saves, closes, updates the page in place and says so: no Done modal to click away."""
-    for page in tab(visit, DESKTOP, data.owner):
-        page.goto(f"/clients/{data.client.pk}/")
+    for page in tab(visit, DESKTOP, small.owner):
+        page.goto(f"/clients/{small.client.pk}/")
         page.get_by_role("link", name="Edit").click()
         dialog = page.get_by_role("dialog")
         checkbox = dialog.get_by_label("Enabled")

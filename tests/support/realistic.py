@@ -4,6 +4,7 @@ longer exist). One password hash for every client: 10,000 argon2 hashes would ta
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import connection
@@ -34,14 +35,15 @@ class Realistic:
     client: MqttClient  # 64-character username, with all the live sessions and many rules
 
 
-def build() -> Realistic:
+def build(clients: int = CLIENTS) -> Realistic:
+    """The organization; fewer clients for tests about one flow rather than the layout."""
     owner = find_or_create_user("owner@realistic.example")
     organization = create_organization(owner=owner, name=long_name("Acme Robotics International", 100))
     workspaces = [organization.default_workspace] + [
         Workspace.objects.create(organization=organization, name=long_name(f"{stage}-environment"))
         for stage in ("production", "staging", "Development")
     ]
-    insert_clients(organization, workspaces)
+    insert_clients(organization, workspaces, clients)
     workspace = workspaces[1]
     client = MqttClient.objects.filter(workspace=workspace).order_by("username").first()
     assert client is not None
@@ -71,8 +73,8 @@ def build() -> Realistic:
     return Realistic(owner, organization, workspace, client)
 
 
-def insert_clients(organization: Organization, workspaces: list[Workspace]) -> None:
-    """CLIENTS clients in one executemany: building 10,000 model instances for bulk_create costs
+def insert_clients(organization: Organization, workspaces: list[Workspace], count: int) -> None:
+    """`count` clients in one executemany: building 10,000 model instances for bulk_create costs
     seconds of CPU on a shared machine, and this is set-up, not the code under test."""
     fields = [
         "organization",
@@ -88,12 +90,12 @@ def insert_clients(organization: Organization, workspaces: list[Workspace]) -> N
         "last_connected",
     ]
     meta = MqttClient._meta
-    columns = [meta.get_field(name).column for name in fields]
+    columns = [str(meta.get_field(name).column) for name in fields]  # type: ignore[union-attr]
 
     def prep(name: str, value: object) -> object:
-        field = meta.get_field(name)
+        field: Any = meta.get_field(name)
         if field.is_relation:
-            field = field.target_field  # type: ignore[union-attr]
+            field = field.target_field
         return field.get_db_prep_save(value, connection)
 
     now = timezone.now()
@@ -101,7 +103,7 @@ def insert_clients(organization: Organization, workspaces: list[Workspace]) -> N
     password_hash = credentials.hash_password(credentials.generate_password())  # one hash for all
     moment = prep("created", now)
     seen = [prep("last_connected", now - timedelta(minutes=m)) for m in range(90)]
-    rows = [
+    rows: list[Any] = [
         (
             org,
             workspaces[i % len(workspaces)].pk,
@@ -115,9 +117,9 @@ def insert_clients(organization: Organization, workspaces: list[Workspace]) -> N
             1,
             seen[i % 90] if i % 3 else None,
         )
-        for i in range(CLIENTS)
+        for i in range(count)
     ]
-    table = connection.ops.quote_name(meta.db_table)
+    table = connection.ops.quote_name(str(meta.db_table))
     names = ", ".join(connection.ops.quote_name(c) for c in columns)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
