@@ -302,7 +302,8 @@ class AclRuleQuerySet(models.QuerySet["AclRule"]):
         ]
 
     def remove_all(self, workspace: Workspace, rule_ids: Iterable[int]) -> int:
-        """Delete these rules of the workspace at once; the rest close up in order. Returns how many."""
+        """Delete these rules of the workspace at once, as AclRule.delete() does one: the rest close up
+        in order and the broker reloads. Returns how many."""
         with transaction.atomic():
             _lock_workspace(workspace)
             removed, _ = self.filter(workspace=workspace, pk__in=list(rule_ids)).delete()
