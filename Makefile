@@ -27,8 +27,14 @@ run: $(VENV)/.run-deps
 	$(PY) manage.py migrate --noinput
 	exec $(PY) manage.py serve
 
+# axe-core for the browser tests' accessibility scan, exactly as package-lock.json says. A stamp file:
+# npm gives installed files a fixed old mtime, so the package itself cannot tell make it is current.
+node_modules/.installed: package-lock.json
+	npm ci --no-audit --no-fund --silent
+	@touch $@
+
 # pytest exits 5 when it collected nothing: a broken suite, not a pass, so say so.
-test: $(VENV)/.dev-deps
+test: $(VENV)/.dev-deps node_modules/.installed
 	@$(PY) -m pytest $(PYTEST_ARGS) || { status=$$?; \
 	  [ $$status -ne 5 ] || echo "pytest collected no tests: the suite did not run." >&2; exit $$status; }
 
@@ -46,4 +52,4 @@ lock:
 	uv pip compile pyproject.toml --extra dev --python-version 3.12 --generate-hashes --no-header -o requirements-dev.lock
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) node_modules

@@ -5,8 +5,10 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
+from acl import language as acl
 from clients import credentials
 from clients.models import USERNAME_HELP, USERNAME_MAX_LENGTH, MqttClient, validate_username
+from workspaces.forms import LengthCheckedForm
 from workspaces.models import Organization, Workspace
 
 PASSWORD_HELP = (
@@ -48,7 +50,10 @@ def username_field() -> forms.CharField:
 
 class WorkspaceChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Any) -> str:
-        return f"{obj.name} (default)" if obj.is_default else str(obj.name)
+        # "Default (default)" says nothing twice: only a renamed default workspace is marked.
+        if obj.is_default and obj.name.lower() != "default":
+            return f"{obj.name} (default)"
+        return str(obj.name)
 
 
 def workspace_field(organization: Organization) -> WorkspaceChoiceField:
@@ -66,7 +71,7 @@ def check_password(password: str) -> str:
     return password
 
 
-class ClientCreateForm(forms.Form):
+class ClientCreateForm(LengthCheckedForm):
     username = username_field()
     password = password_field()
     description = forms.CharField(label="Description", max_length=500, required=False)
@@ -75,6 +80,7 @@ class ClientCreateForm(forms.Form):
         kwargs.setdefault("initial", {"password": credentials.generate_password()})
         super().__init__(*args, **kwargs)
         self.organization = organization
+        self.fields["username"].widget.attrs["data-preview"] = "#username-preview"
         self.fields["workspace"] = workspace_field(organization)
         self.order_fields(["username", "password", "workspace", "description"])
 
@@ -85,7 +91,7 @@ class ClientCreateForm(forms.Form):
         return check_password(self.cleaned_data["password"])
 
 
-class PasswordResetForm(forms.Form):
+class PasswordResetForm(LengthCheckedForm):
     password = password_field()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -96,7 +102,7 @@ class PasswordResetForm(forms.Form):
         return check_password(self.cleaned_data["password"])
 
 
-class ClientEditForm(forms.Form):
+class ClientEditForm(LengthCheckedForm):
     username = username_field()
     description = forms.CharField(label="Description", max_length=500, required=False)
     enabled = forms.BooleanField(
@@ -133,3 +139,36 @@ class ClientEditForm(forms.Form):
         return {
             name: value for name, value in self.cleaned_data.items() if getattr(self.client, name) != value
         }
+
+
+class AccessCheckForm(forms.Form):
+    """The client page's "which rule decides?": an action and a topic, for this client."""
+
+    action = forms.ChoiceField(
+        label="Action", choices=[c for c in acl.ACTION_CHOICES if c[0] != acl.ALL], initial=acl.PUBLISH
+    )
+    topic = forms.CharField(
+        label="Topic",
+        strip=False,
+        widget=forms.TextInput(attrs={"class": "mono", "autocomplete": "off", "spellcheck": "false"}),
+        error_messages={"required": "Type a topic to check."},
+    )
+    client_id = forms.CharField(
+        label="Client id",
+        required=False,
+        help_text="Empty means the same as the username.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "check_%s")
+        super().__init__(*args, **kwargs)
+
+    def clean(self) -> dict[str, Any] | None:
+        data = super().clean() or {}
+        topic = data.get("topic")
+        if topic is not None:
+            check = acl.validate_topic_name if data.get("action") == acl.PUBLISH else acl.validate_filter
+            if problem := check(topic):
+                self.add_error("topic", problem)
+        return data

@@ -32,6 +32,14 @@ class SessionsEnded:
     broker_reachable: bool = False
     sent: bool = field(default=False, repr=False)
 
+    @classmethod
+    def total(cls, parts: Iterable["SessionsEnded"]) -> "SessionsEnded":
+        """What several changes ended together (a bulk action), as one outcome."""
+        sent = [p for p in parts if p.sent]
+        reachable = bool(sent) and all(p.broker_reachable for p in sent)
+        count = sum(p.count or 0 for p in sent) if reachable else None
+        return cls(count=count, broker_reachable=reachable, sent=bool(sent))
+
     def describe(self) -> str:
         if not self.sent:
             return ""

@@ -334,6 +334,32 @@ class AclRuleQuerySet(models.QuerySet["AclRule"]):
             workspace.save(update_fields=["default_permission"])
             announce_rules_changed([workspace.pk])
 
+    def naming(self, workspace: Workspace, username: str) -> "AclRuleQuerySet":
+        """The rules naming exactly this username (not a prefix, not *): the ones to offer removing
+        with the client."""
+        return self.in_workspace(workspace).filter(client__iexact=username)
+
+    def naming_missing_clients(self, workspace: Workspace) -> list["AclRule"]:
+        """Rules naming one username that no client of the workspace has: left behind by a deleted
+        client, or a typo."""
+        known = {
+            n.lower()
+            for n in MqttClient.objects.filter(workspace=workspace).values_list("username", flat=True)
+        }
+        return [
+            r for r in self.in_workspace(workspace) if "*" not in r.client and r.client.lower() not in known
+        ]
+
+    def remove_all(self, workspace: Workspace, rule_ids: Iterable[int]) -> int:
+        """Delete these rules of the workspace at once, as AclRule.delete() does one: the rest close up
+        in order and the broker reloads. Returns how many."""
+        with transaction.atomic():
+            _lock_workspace(workspace)
+            removed, _ = self.filter(workspace=workspace, pk__in=list(rule_ids)).delete()
+            _renumber(list(self.in_workspace(workspace)))
+            announce_rules_changed([workspace.pk])
+        return removed
+
     def export_policy(self, workspace: Workspace) -> dict[str, object]:
         """The workspace's default and rules in the policy-as-code format replace_policy() takes
         (after acl.language.parse_policy)."""
@@ -392,6 +418,15 @@ class AclRule(models.Model):
         return RuleSpec(
             client=self.client, action=self.action, topic=self.topic, permission=self.permission, id=self.pk
         )
+
+    def applies_to(self, username: str) -> bool:
+        """Whether the rule is about this client: *, its username, or a prefix of it (any case)."""
+        who, name = self.client.lower(), username.lower()
+        if who == "*":
+            return True
+        if who.endswith("*"):
+            return name.startswith(who[:-1])
+        return name == who
 
     def clean(self) -> None:
         problems = self.spec().problems()

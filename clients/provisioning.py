@@ -6,7 +6,7 @@ from django.db import transaction
 
 from clients import credentials
 from clients.hints import SessionsEnded, announce_changed
-from clients.models import MqttClient
+from clients.models import AclRule, MqttClient
 from workspaces import audit
 from workspaces.models import Organization, Workspace
 
@@ -57,6 +57,18 @@ def reset_password(client: MqttClient, password: str | None = None) -> tuple[str
         raise ValidationError({"password": problem})
     ended = client.set_password(password)
     return password, ended
+
+
+def delete_client(client: MqttClient, *, remove_rules: bool = False) -> tuple[SessionsEnded, int]:
+    """Delete a client, ending its live sessions; with `remove_rules`, also the ACL rules of its
+    workspace that name it exactly (a prefix or * rule stays). Returns what ended and how many rules went."""
+    with transaction.atomic():
+        rule_ids = list(
+            AclRule.objects.naming(client.workspace, client.username).values_list("pk", flat=True)
+        )
+        ended = client.delete()
+        removed = AclRule.objects.remove_all(client.workspace, rule_ids) if remove_rules and rule_ids else 0
+    return ended, removed
 
 
 @transaction.atomic

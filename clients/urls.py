@@ -1,12 +1,16 @@
 from django.urls import path
 
-from clients import sessions_views, throttle_views, views
+from clients import bulk_views, sessions_views, throttle_views, views
 
 app_name = "clients"
 
 urlpatterns = [
     path("", views.client_list, name="list"),
     path("new/", views.client_create, name="create"),
+    path("export.csv", views.client_export, name="export"),
+    path("bulk/disable/", bulk_views.bulk_disable, name="bulk-disable"),
+    path("bulk/enable/", bulk_views.bulk_enable, name="bulk-enable"),
+    path("bulk/delete/", bulk_views.bulk_delete, name="bulk-delete"),
     path("generate-password/", views.generate_password, name="generate-password"),
     path("sessions/", sessions_views.session_list, name="sessions"),
     path("sessions/<int:pk>/disconnect/", sessions_views.session_disconnect, name="session-disconnect"),

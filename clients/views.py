@@ -5,6 +5,7 @@ test clients can drive it. The plaintext password appears only in the response t
 made it (create or reset): never in a redirect, the session, messages, a URL or a log line.
 """
 
+import csv
 from datetime import timedelta
 from typing import Any
 
@@ -12,9 +13,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import IntegrityError
-from django.db.models import Count
+from django.db.models import Count, F, QuerySet
+from django.db.models.functions import Lower
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
@@ -22,9 +25,9 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
 from clients import credentials, hints, provisioning
-from clients.forms import ClientCreateForm, ClientEditForm, PasswordResetForm
+from clients.forms import AccessCheckForm, ClientCreateForm, ClientEditForm, PasswordResetForm
 from clients.hints import SessionsEnded
-from clients.models import LiveSession, MqttClient
+from clients.models import AclRule, LiveSession, MqttClient
 from workspaces.access import get_in_org, require_change
 from workspaces.http import AuthedRequest, done, render_dialog, wants_partial
 from workspaces.models import Workspace
@@ -32,20 +35,51 @@ from workspaces.models import Workspace
 CLIENTS_PER_PAGE = 50
 
 
-@require_GET
-@vary_on_headers("HX-Request")
-def client_list(request: AuthedRequest) -> HttpResponse:
+# The sortable columns: ?sort=<key> ascending, ?sort=-<key> descending; ties by username.
+SORTS: dict[str, Any] = {
+    "username": Lower("username"),
+    "workspace": Lower("workspace__name"),
+    "status": F("enabled"),
+    "last_seen": F("last_connected"),
+    "created": F("created"),
+}
+
+
+def filtered_clients(request: AuthedRequest) -> tuple[QuerySet[MqttClient], dict[str, Any]]:
+    """The organization's clients as the list's search, workspace filter and sort select them (the
+    list and its CSV export agree), with what the page needs to show those choices."""
     organization = request.organization
     workspaces = list(Workspace.objects.in_org(organization))
-    clients = MqttClient.objects.in_org(organization).select_related("workspace").order_by("username")
-
+    clients = MqttClient.objects.in_org(organization).select_related("workspace")
     query = request.GET.get("q", "").strip()
     if query:
         clients = clients.filter(username__icontains=query)
     selected_workspace = next((w for w in workspaces if str(w.pk) == request.GET.get("workspace")), None)
     if selected_workspace is not None:
         clients = clients.filter(workspace=selected_workspace)
+    sort = request.GET.get("sort", "username")
+    key = sort.removeprefix("-")
+    if key not in SORTS:
+        sort, key = "username", "username"
+    column = SORTS[key]
+    first = column.desc(nulls_last=True) if sort.startswith("-") else column.asc(nulls_first=True)
+    ordering = [first, Lower("username"), "pk"]
+    clients = clients.order_by(*ordering)
+    choices = {
+        "workspaces": workspaces,
+        "query": query,
+        "selected_workspace": selected_workspace,
+        "sort": sort,
+        "filtered": bool(query or selected_workspace),
+    }
+    return clients, choices
 
+
+@require_GET
+@vary_on_headers("HX-Request")
+def client_list(request: AuthedRequest) -> HttpResponse:
+    organization = request.organization
+    clients, choices = filtered_clients(request)
     page = Paginator(clients, CLIENTS_PER_PAGE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     # One query for the presence of the whole page, whatever its size.
@@ -61,19 +95,75 @@ def client_list(request: AuthedRequest) -> HttpResponse:
 
     filters = request.GET.copy()
     filters.pop("page", None)
+    unsorted = filters.copy()
+    unsorted.pop("sort", None)
     context = {
         "nav": "clients",
         "page": page,
         "rows": rows,
-        "workspaces": workspaces,
-        "query": query,
-        "selected_workspace": selected_workspace,
-        "filtered": bool(query or selected_workspace),
+        **choices,
+        "columns": sort_columns(choices["sort"], unsorted.urlencode()),
         "filter_query": filters.urlencode(),
         "any_clients": bool(rows) or MqttClient.objects.in_org(organization).exists(),
     }
     template = "clients/list.html#client-table" if wants_partial(request) else "clients/list.html"
     return render(request, template, context)
+
+
+def sort_columns(sort: str, base_query: str) -> dict[str, dict[str, str]]:
+    """Each sortable column's link (the other direction when it is the current sort) and aria-sort."""
+    columns = {}
+    for key in SORTS:
+        current = sort.removeprefix("-") == key
+        descending = sort.startswith("-")
+        wanted = f"-{key}" if current and not descending else key
+        columns[key] = {
+            "url": "?" + "&".join(filter(None, [base_query, f"sort={wanted}"])),
+            "aria_sort": ("descending" if descending else "ascending") if current else "",
+        }
+    return columns
+
+
+# Columns of the CSV export: what identifies and describes a credential, never its hash.
+EXPORT_COLUMNS = [
+    "username",
+    "full_username",
+    "workspace",
+    "description",
+    "enabled",
+    "created",
+    "last_connected",
+    "password_changed",
+]
+
+
+@require_GET
+def client_export(request: AuthedRequest) -> HttpResponse:
+    """The list as filtered and sorted, as CSV: every matching client, not one page. No secret."""
+    clients, _ = filtered_clients(request)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="clients.csv"'
+    writer = csv.writer(response)
+    writer.writerow(EXPORT_COLUMNS)
+    for c in clients.iterator(chunk_size=2000):
+        writer.writerow(
+            [
+                c.username,
+                c.full_username,
+                spreadsheet_safe(c.workspace.name),
+                spreadsheet_safe(c.description),
+                "yes" if c.enabled else "no",
+                c.created.isoformat(),
+                c.last_connected.isoformat() if c.last_connected else "",
+                c.password_changed.isoformat(),
+            ]
+        )
+    return response
+
+
+def spreadsheet_safe(text: str) -> str:
+    """Free text that a spreadsheet would run as a formula (=, +, -, @) starts with a quote instead."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @never_cache
@@ -150,7 +240,31 @@ def client_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     }
     if wants_partial(request) and request.htmx.target == "client-facts":
         return render(request, "clients/detail.html#client-facts", context)
+    context.update(rules_of(client, request.GET))
+    if wants_partial(request) and request.htmx.target == "client-rules":
+        return render(request, "clients/detail.html#client-rules", context)
     return render(request, "clients/detail.html", context)
+
+
+def rules_of(client: MqttClient, query: Any) -> dict[str, Any]:
+    """The workspace's ACL rules that apply to the client, in the order the broker checks them, and,
+    for a topic typed in (?action=&topic=), the decision and the rule that makes it."""
+    rules = [
+        (number, rule)
+        for number, rule in enumerate(AclRule.objects.in_workspace(client.workspace), start=1)
+        if rule.applies_to(client.username)
+    ]
+    form = AccessCheckForm(query if "topic" in query else None)
+    decision = None
+    if form.is_bound and form.is_valid():
+        policy = AclRule.objects.load_policies([client.workspace_id])[client.workspace_id]
+        decision = policy.check(
+            username=client.username,
+            client_id=form.cleaned_data["client_id"] or client.username,
+            action=form.cleaned_data["action"],
+            topic=form.cleaned_data["topic"],
+        )
+    return {"rules": rules, "check_form": form, "decision": decision}
 
 
 def live_sessions_of(client: MqttClient) -> list[LiveSession]:
@@ -251,14 +365,24 @@ def client_delete(request: AuthedRequest, pk: int) -> HttpResponse:
     require_change(request)
     if request.method == "POST":
         name = client.full_username
-        ended = client.delete()
+        ended, removed = provisioning.delete_client(
+            client, remove_rules=bool(request.POST.get("remove_rules"))
+        )
+        message = f"Deleted {name}."
+        if removed:
+            message += f" Removed {removed} ACL rule{pluralize(removed)} naming it."
         return done(
             request,
-            f"Deleted {name}.",
+            message,
             ended,
             event="clientDeleted",
             next_url=reverse("clients:list"),
             navigate=True,
         )
-    context = {"nav": "clients", "client": client, "live_count": len(live_sessions_of(client))}
+    context = {
+        "nav": "clients",
+        "client": client,
+        "live_count": len(live_sessions_of(client)),
+        "rule_count": AclRule.objects.naming(client.workspace, client.username).count(),
+    }
     return render_dialog(request, "clients/delete.html", "client-delete", context)

@@ -30,6 +30,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("help/username-format/", views.help_username_format, name="help-username-format"),
     path("help/first-connection/", views.help_first_connection, name="help-first-connection"),
+    path("help/ca-certificate.pem", views.ca_certificate, name="ca-certificate"),
     path("clients/", include("clients.urls")),
     path("acl/", include("clients.acl.urls")),
     path("api/v1/", include((api_urls.urlpatterns, api_urls.app_name), namespace=api_urls.namespace)),

@@ -9,7 +9,17 @@ from workspaces import audit
 from workspaces.models import Organization, Workspace
 
 
-class SetupForm(forms.Form):
+class LengthCheckedForm(forms.Form):
+    """A form whose inputs carry no maxlength attribute: the browser would cut longer input silently
+    (a 65-character username saved as 64), where the server refuses it and says the limit."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.widget.attrs.pop("maxlength", None)
+
+
+class SetupForm(LengthCheckedForm):
     organization_name = forms.CharField(label="Organization name", max_length=100)
     email = forms.EmailField(label="Email")
     password = forms.CharField(
@@ -32,7 +42,7 @@ class EmailLoginForm(AuthenticationForm):
     username = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True}))
 
 
-class OrganizationForm(forms.Form):
+class OrganizationForm(LengthCheckedForm):
     name = forms.CharField(label="Organization name", max_length=100)
 
     def clean_name(self) -> str:
@@ -42,7 +52,7 @@ class OrganizationForm(forms.Form):
         return name
 
 
-class WorkspaceForm(forms.Form):
+class WorkspaceForm(LengthCheckedForm):
     """A workspace's name, unique in its organization regardless of case. The command line uses it too."""
 
     name = forms.CharField(
@@ -78,8 +88,8 @@ class WorkspaceForm(forms.Form):
         taken = Workspace.objects.in_org(self.organization).filter(name__iexact=name)
         if self.workspace is not None:
             taken = taken.exclude(pk=self.workspace.pk)
-        if taken.exists():
-            raise forms.ValidationError(f"A workspace named {name!r} already exists.")
+        if existing := taken.first():
+            raise forms.ValidationError(f"A workspace named {existing.name} already exists.")
         return name
 
     @transaction.atomic

@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+from django_htmx.http import HttpResponseClientRedirect, reswap, trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
 from workspaces.models import Membership, Organization
@@ -75,14 +75,16 @@ def done(
     """After a change went through: the message, followed by what `also` says, and the event the
     page listens for (refreshing its lists).
 
-    Without htmx: a redirect to `next_url`, the message shown there. With htmx, the dialog's answer:
-    the message as its closing note (_done.html); with no message, an empty swap that closes it; or,
-    with `navigate` (what the page shows is gone), htmx loads `next_url`, the message waiting there.
+    Without htmx: a redirect to `next_url`, the message shown there. With htmx: nothing is swapped;
+    the "changeDone" event closes the dialog and app.js puts the message in the page's status line
+    while the page's lists refresh in place; or, with `navigate` (what the page shows is gone), htmx
+    loads `next_url`, the message waiting there.
     """
     outcome = " ".join(filter(None, [message, also.describe() if also else ""]))
     if wants_partial(request) and not navigate:
-        response = render(request, "_done.html", {"outcome": outcome}) if outcome else HttpResponse("")
-        return trigger_client_event(response, event, event_detail)
+        response = reswap(HttpResponse(""), "none")
+        trigger_client_event(response, event, event_detail)
+        return trigger_client_event(response, "changeDone", {"message": outcome})
     if outcome:
         messages.success(request, outcome)
     if wants_partial(request):

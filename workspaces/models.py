@@ -64,7 +64,8 @@ class Membership(models.Model):
 
 class WorkspaceQuerySet(models.QuerySet["Workspace"]):
     def in_org(self, organization: Organization) -> "WorkspaceQuerySet":
-        return self.filter(organization=organization)
+        # By name regardless of case ("alpha" before "Beta"), the default first.
+        return self.filter(organization=organization).order_by("-is_default", Lower("name"))
 
 
 class Workspace(models.Model):

@@ -89,6 +89,10 @@ class DefaultForm(forms.Form):
     )
 
 
+# Up to this many clients, the simulator offers them in a list; beyond, the username is typed.
+PICKABLE_CLIENTS = 200
+
+
 class ClientChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: MqttClient) -> str:
         return obj.username  # the simulator asks for the bare username
@@ -126,7 +130,13 @@ class SimulatorForm(forms.Form):
 
     def __init__(self, data: Any = None, *, workspace: Workspace) -> None:
         super().__init__(data, auto_id="sim_%s")
-        self.fields["client"].queryset = MqttClient.objects.filter(workspace=workspace)  # type: ignore[attr-defined]
+        clients = MqttClient.objects.filter(workspace=workspace)
+        if clients[: PICKABLE_CLIENTS + 1].count() > PICKABLE_CLIENTS:
+            # Thousands of options make the page heavy and the list useless: the username is typed.
+            del self.fields["client"]
+            self.fields["username"].help_text = "Without the @organization part."
+        else:
+            self.fields["client"].queryset = clients  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any] | None:
         data = super().clean() or {}

@@ -11,5 +11,6 @@ urlpatterns = [
     path("<int:workspace_id>/rules/<int:rule_id>/move/", views.rule_move, name="rule-move"),
     path("<int:workspace_id>/rules/<int:rule_id>/delete/", views.rule_delete, name="rule-delete"),
     path("<int:workspace_id>/default/", views.default, name="default"),
+    path("<int:workspace_id>/rules/remove-missing/", views.remove_missing, name="remove-missing"),
     path("<int:workspace_id>/test/", views.simulate, name="simulate"),
 ]

@@ -6,8 +6,10 @@ as a full page too, so the screens work without JavaScript and plain test client
 
 from typing import Any
 
+from django.db.models.functions import Lower
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
@@ -33,23 +35,30 @@ def _rule(request: AuthedRequest, workspace_id: int, rule_id: int) -> AclRule:
     return rule
 
 
+# The rule dialog suggests this many usernames as the admin types; any other may be typed in full.
+SUGGESTED_NAMES = 300
+
+
+def client_names(workspace: Workspace) -> list[str]:
+    clients = MqttClient.objects.filter(workspace=workspace).order_by(Lower("username"))
+    return list(clients.values_list("username", flat=True)[:SUGGESTED_NAMES])
+
+
 def _rules_url(workspace: Workspace) -> str:
     return f"{reverse('acl:rules')}?workspace={workspace.pk}"
 
 
 def _page_context(request: AuthedRequest, workspace: Workspace, **extra: Any) -> dict[str, Any]:
     rules = list(AclRule.objects.in_workspace(workspace))
-    names = list(MqttClient.objects.filter(workspace=workspace).values_list("username", flat=True))
-    known = {n.lower() for n in names}
     context: dict[str, Any] = {
         "nav": "acl",
         "workspace": workspace,
         "workspaces": Workspace.objects.in_org(organization_of(request)),
         "rules": rules,
-        # Rules naming one username that no client of the workspace has (yet): a likely typo.
-        "unknown_clients": {r.pk for r in rules if "*" not in r.client and r.client.lower() not in known},
+        # Rules naming one username that no client of the workspace has: left behind, or a typo.
+        "unknown_clients": {r.pk for r in AclRule.objects.naming_missing_clients(workspace)},
         "can_change": membership_of(request).can_change,
-        "client_names": names,
+        "client_names": client_names(workspace),
         "default_form": DefaultForm(initial={"default": workspace.default_permission}),
         "simulator": SimulatorForm(workspace=workspace),
     }
@@ -83,7 +92,7 @@ def rule_add(request: AuthedRequest, workspace_id: int) -> HttpResponse:
         "form": form,
         "action_url": reverse("acl:rule-add", args=[workspace.pk]),
         "title": f"Add a rule to {workspace.name}",
-        "client_names": MqttClient.objects.filter(workspace=workspace).values_list("username", flat=True),
+        "client_names": client_names(workspace),
     }
     return render_dialog(request, TEMPLATE, "rule", context, page="acl/page.html")
 
@@ -103,9 +112,7 @@ def rule_edit(request: AuthedRequest, workspace_id: int, rule_id: int) -> HttpRe
         "form": form,
         "action_url": reverse("acl:rule-edit", args=[rule.workspace_id, rule.pk]),
         "title": f"Edit rule {rule.position + 1}",
-        "client_names": MqttClient.objects.filter(workspace=rule.workspace).values_list(
-            "username", flat=True
-        ),
+        "client_names": client_names(rule.workspace),
     }
     return render_dialog(request, TEMPLATE, "rule", context, page="acl/page.html")
 
@@ -172,6 +179,34 @@ def simulate(request: AuthedRequest, workspace_id: int) -> HttpResponse:
             username=data["username"], client_id=data["client_id"], action=data["action"], topic=data["topic"]
         )
     context = _page_context(request, workspace, simulator=form, decision=decision)
+    username = form.cleaned_data.get("username", "") if decision is not None else ""
+    if username and not MqttClient.objects.filter(workspace=workspace, username__iexact=username).exists():
+        # The broker would refuse this login; say so rather than let "Allowed" mislead.
+        context["unknown_simulated"] = username
     if wants_partial(request):
         return render(request, f"{TEMPLATE}#simulator", context)
     return render(request, TEMPLATE, context)
+
+
+@require_http_methods(["GET", "POST"])
+def remove_missing(request: AuthedRequest, workspace_id: int) -> HttpResponse:
+    """One action for the rules that name a client the workspace does not have."""
+    workspace = _workspace(request, workspace_id)
+    require_change(request)
+    missing = AclRule.objects.naming_missing_clients(workspace)
+    if request.method == "POST":
+        removed = AclRule.objects.remove_all(workspace, [r.pk for r in missing])
+        return done(
+            request,
+            f"Removed {removed} rule{pluralize(removed)} naming missing clients.",
+            event="ruleDeleted",
+            next_url=_rules_url(workspace),
+        )
+    context = {
+        "nav": "acl",
+        "workspace": workspace,
+        "missing": missing,
+        "action_url": reverse("acl:remove-missing", args=[workspace.pk]),
+        "title": "Remove rules naming missing clients?",
+    }
+    return render_dialog(request, TEMPLATE, "remove-missing", context, page="acl/page.html")

@@ -153,50 +153,44 @@ def guide(install: Install) -> Iterator[Guide]:
         watcher.close()
 
 
-def example(guide: Guide, starts_with: str, *, tls: bool = False) -> str:
-    found = [e for e in guide.examples if e.startswith(starts_with) and ("--cafile" in e) == tls]
+def example(guide: Guide, starts_with: str) -> str:
+    found = [e for e in guide.examples if e.startswith(starts_with)]
     assert found, f"no example starting with {starts_with!r} on the First connection page"
     return found[0].replace("YOUR_PASSWORD", guide.password)
+
+
+def download_ca(install: Install, into: Path) -> None:
+    """ "Download CA certificate" from the page, saved as the examples expect it (ca.pem)."""
+    page = install.page("/help/first-connection/")
+    link = re.search(r'<a class="button small" href="([^"]+)" download>Download CA certificate</a>', page)
+    assert link is not None, "no Download CA certificate link on the First connection page"
+    (into / "ca.pem").write_text(install.page(link.group(1)))
 
 
 def test_page_shows_the_organization_id_in_the_full_username(guide: Guide) -> None:
     assert any(f"agent-research-01@{guide.organization_id}" in e for e in guide.examples)
 
 
-def test_paho_example_connects_and_publishes(guide: Guide, tmp_path: Path) -> None:
-    code = example(guide, "import paho")
-    run_until_received(guide, [sys.executable, "-c", code], tmp_path, b"21.5")
+def test_examples_default_to_tls(guide: Guide, install: Install) -> None:
+    """Every example connects over TLS on the MQTTS port, trusting ca.pem; mqtt.js keeps reconnecting
+    after a refused CONNACK, so a client disabled and enabled again comes back by itself."""
+    assert f"mqtts://localhost:{install.mqtts}" in example(guide, "const fs")
+    assert "reconnectOnConnackError: true" in example(guide, "const fs")
+    assert f'client.connect("localhost", {install.mqtts})' in example(guide, "import paho")
+    assert f"-p {install.mqtts} --cafile ca.pem" in example(guide, "mosquitto_pub")
 
 
-def test_paho_example_over_tls_with_the_generated_certificate(
+def test_paho_example_over_tls_with_the_downloaded_certificate(
     guide: Guide, install: Install, tmp_path: Path
 ) -> None:
-    """The TLS recipe: the plain example, `tls_set(ca_certs="cert.pem")` before connect, the TLS port."""
-    tls_line = next(e for e in guide.examples if e.startswith("client.tls_set"))
-    instruction = re.search(r'connect\("([^"]+)", (\d+)\)', tls_line)
-    assert instruction is not None
-    host, port = instruction.groups()
-    assert int(port) == install.mqtts
-    cert = next(install.data_dir.glob("**/*cert*.pem"))
-    shutil.copy(cert, tmp_path / "cert.pem")
-    code = example(guide, "import paho").replace(
-        f'client.connect("{host}", {install.mqtt})',
-        f'{tls_line.split("  #")[0]}\nclient.connect("{host}", {port})',
-    )
-    assert "tls_set" in code and f", {port})" in code
-    run_until_received(guide, [sys.executable, "-c", code], tmp_path, b"21.5")
-
-
-@pytest.mark.skipif(shutil.which("mosquitto_pub") is None, reason="mosquitto_pub is not installed")
-def test_mosquitto_pub_example(guide: Guide, tmp_path: Path) -> None:
-    run_until_received(guide, ["sh", "-c", example(guide, "mosquitto_pub")], tmp_path, b"21.5")
+    download_ca(install, tmp_path)
+    run_until_received(guide, [sys.executable, "-c", example(guide, "import paho")], tmp_path, b"21.5")
 
 
 @pytest.mark.skipif(shutil.which("mosquitto_pub") is None, reason="mosquitto_pub is not installed")
 def test_mosquitto_pub_example_over_tls(guide: Guide, install: Install, tmp_path: Path) -> None:
-    cert = next(install.data_dir.glob("**/*cert*.pem"))
-    shutil.copy(cert, tmp_path / "cert.pem")
-    run_until_received(guide, ["sh", "-c", example(guide, "mosquitto_pub", tls=True)], tmp_path, b"21.5")
+    download_ca(install, tmp_path)
+    run_until_received(guide, ["sh", "-c", example(guide, "mosquitto_pub")], tmp_path, b"21.5")
 
 
 def run_until_received(guide: Guide, command: list[str], cwd: Path, payload: bytes) -> None:

@@ -23,7 +23,7 @@ from workspaces.models import ApiKey, Invitation, Membership, Organization, Work
 @dataclass(frozen=True)
 class Route:
     name: str
-    # Which object the URL names: "client", "workspace", "session", "rule" or None.
+    # Which object the URL names: "client", "workspace", "default" (workspace), "session", "rule" or None.
     target: str | None = None
     # The URL's keyword for the target's id: "pk", or the ACL pages' "workspace_id" and "rule_id".
     key: str = "pk"
@@ -77,6 +77,33 @@ ROUTES = [
         done=lambda o, r: MqttClient.objects.in_org(o["org"]).filter(username="agent-new").exists(),
     ),
     Route("clients:generate-password", change=True),
+    # The list as CSV: no change, so viewers may export too.
+    Route("clients:export", full_page=True),
+    # Bulk actions: the ids travel in the form, so an outsider's ids simply select nothing of A.
+    Route(
+        "clients:bulk-disable",
+        change=True,
+        methods=("GET", "POST"),
+        data=lambda o: {"ids": [o["client"].pk]},
+        redirect=lambda o: reverse("clients:list"),
+        done=lambda o, r: now(o["client"]).enabled is False,
+    ),
+    Route(
+        "clients:bulk-enable",
+        change=True,
+        methods=("GET", "POST"),
+        data=lambda o: {"ids": [o["disabled"].pk]},
+        redirect=lambda o: reverse("clients:list"),
+        done=lambda o, r: now(o["disabled"]).enabled is True,
+    ),
+    Route(
+        "clients:bulk-delete",
+        change=True,
+        methods=("GET", "POST"),
+        data=lambda o: {"ids": [o["client"].pk, o["disabled"].pk]},
+        redirect=lambda o: reverse("clients:list"),
+        done=lambda o, r: now(o["client"]) is None and now(o["disabled"]) is None,
+    ),
     Route("clients:detail", target="client", full_page=True),
     Route("clients:detail-sessions", target="client"),
     Route("clients:detail-history", target="client"),
@@ -178,6 +205,8 @@ ROUTES = [
     ),
     Route("help-username-format", full_page=True),
     Route("help-first-connection", full_page=True),
+    # The broker's certificate, for devices to trust: members only, like every page.
+    Route("ca-certificate", full_page=True),
     # The ACL pages: a workspace's rules ("first/#", then "second/#"), its default and the simulator.
     Route("acl:rules"),
     Route(
@@ -228,6 +257,16 @@ ROUTES = [
         data=lambda o: {"default": "deny"},
         redirect=rules_page,
         done=lambda o, r: now(o["workspace"]).default_permission == "deny",
+    ),
+    Route(
+        "acl:remove-missing",
+        target="default",
+        key="workspace_id",
+        change=True,
+        methods=("GET", "POST"),
+        redirect=lambda o: f"{reverse('acl:rules')}?workspace={o['default'].pk}",
+        # The default workspace's one rule names "gone-01", which no client has.
+        done=lambda o, r: topics(o["default"]) == [],
     ),
     # "Test access" changes nothing, so viewers may use it too.
     Route(
@@ -319,10 +358,22 @@ def objects(
     live_session: LiveSession,
     control: ControlListener,
     viewer: Any,
+    make_client: Callable[..., tuple[MqttClient, str]],
+    settings: Any,
+    tmp_path: Any,
 ) -> dict[str, Any]:
     rule = AclRule.objects.create(workspace=staging, position=0, topic="first/#")
     AclRule.objects.create(workspace=staging, position=1, topic="second/#")
+    disabled, _ = make_client(org, "agent-disabled")
+    disabled.disable()
+    # A rule left behind by a client that no longer exists, in the default workspace.
+    default = org.default_workspace
+    AclRule.objects.create(workspace=default, position=0, client="gone-01", topic="left/#")
+    settings.TLS_CERT = str(tmp_path / "cert.pem")
+    (tmp_path / "cert.pem").write_text("-----BEGIN CERTIFICATE-----\n")
     return {
+        "disabled": disabled,
+        "default": default,
         "org": org,
         "client": a_client,
         "workspace": staging,

@@ -23,9 +23,10 @@ class TestHelp:
         settings.PUBLIC_HOST = "mqtt.example.net"
         settings.MQTTS_PORT = 18883
         settings.TLS_CERT = ""
-        page = owner_client.get(reverse("help-first-connection")).content.decode()
+        page = owner_client.get(reverse("help-first-connection")).content.decode().replace("<wbr>", "")
         assert f"agent-research-01@{org.pk}" in page
         assert "mqtts://mqtt.example.net:18883" in page
         assert str(self_signed_paths(settings.DATA_DIR)[0]) in page
-        assert "--cafile cert.pem" in page and 'tls_set(ca_certs="cert.pem")' in page
+        assert "--cafile ca.pem" in page and 'tls_set(ca_certs="ca.pem")' in page
+        assert reverse("ca-certificate") in page
         assert f"ws://mqtt.example.net:{settings.WS_PORT}{WEBSOCKET_PATH}" in page
