@@ -62,7 +62,7 @@ def test_a_workspace_of_another_organization_is_refused(
 def test_workspaces_refuse_a_taken_name_and_deleting_the_default(admin: Api, org: Organization) -> None:
     assert admin.call("POST", "/workspaces", {"name": "staging"}).status_code == 201
     assert refused(admin.call("POST", "/workspaces", {"name": "Staging"})) == {
-        "name": "A workspace named 'Staging' already exists."
+        "name": "A workspace named staging already exists."
     }
     default = org.default_workspace
     response = admin.call("DELETE", f"/workspaces/{default.pk}")
