@@ -176,9 +176,12 @@ def test_a_connect_flood_from_one_address_does_not_delay_a_login_from_another(
         assert login(port, client.full_username, password, client_id=f"d{len(waits)}") == 0
         waits.append(time.monotonic() - started)
     flood.join()
-    # Without the bounded queue a login waited 7.5-8.7 s behind 1,600 such connections.
-    assert waits and max(waits) < 2.0, waits
-    assert core(broker).login_queue.dropped > 0
+    # Most of the flood never reached argon2 (without the fix, every one of the 800 did)...
+    queue = core(broker).login_queue
+    assert queue.dropped > 0 and queue.ran < 800 // 4, (queue.ran, queue.dropped)
+    # ...so the device never queued behind it. Without the fix a login waited 7.5-8.7 s behind 1,600
+    # such connections; the bound is loose because a loaded 2-core machine stalls the loop itself.
+    assert waits and max(waits) < 5.0, waits
 
 
 def test_idle_sockets_from_one_address_cannot_take_every_connection_slot(
