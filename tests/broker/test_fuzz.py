@@ -3,7 +3,8 @@ and sends them to a real broker on a free port after a good CONNECT, or instead 
 must end with no unhandled exception in its log and still serve other devices.
 
 Bounded by FUZZ_EXAMPLES and FUZZ_SECONDS so `make test` stays well under a minute here; set
-CLOUDSIGNAL_FUZZ_EXAMPLES for a longer run. Each crash it ever found is kept below as a test of its own.
+CLOUDSIGNAL_FUZZ_EXAMPLES and CLOUDSIGNAL_FUZZ_SECONDS (and pytest's -o timeout=) for a longer
+hunt. Each crash it ever found is kept below as a test of its own.
 """
 
 import logging
@@ -26,7 +27,7 @@ MakeClient = Callable[..., tuple[MqttClient, str]]
 MakeDevice = Callable[..., Device]
 
 FUZZ_EXAMPLES = int(os.environ.get("CLOUDSIGNAL_FUZZ_EXAMPLES", "150"))
-FUZZ_SECONDS = 25.0
+FUZZ_SECONDS = float(os.environ.get("CLOUDSIGNAL_FUZZ_SECONDS", "25"))
 
 topics = st.one_of(
     st.sampled_from(["a/b", "#", "+/x", "a/#", "", "$SYS/x", "w1/a", "a\x00b", "a//b", "/"]),
