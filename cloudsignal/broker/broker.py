@@ -756,9 +756,14 @@ class CloudSignalBroker(Broker):
         conn = self.registry.connections.get(key)
         closed = 0
         if conn is not None and conn.login == owner:
-            conn.end_reason = conn.end_reason or reason
-            await self._close_connection(conn, publish_will=False)
-            closed = 1
+            if conn.kicked:
+                # Another path (a hint, reconciliation) is ending it and counts it: wait, don't count.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(conn.closed.wait(), CLOSE_WAIT_SECONDS)
+            else:
+                conn.end_reason = conn.end_reason or reason
+                await self._close_connection(conn, publish_will=False)
+                closed = 1
         if purge and self.registry.owners.get(key) == owner:
             await self._cleanup_session(key)
         return closed

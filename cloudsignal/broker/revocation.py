@@ -129,22 +129,26 @@ class Revoker:
             pk: v for pk, v in self._ended_early.items() if now - v[2] < self.EARLY_COUNT_SECONDS
         }
         # Only the credentials that were read: one that logged in since is not in `current`.
-        ended = await self.enforce(checked, current)
-        for pk, count in ended.items():
-            _state, before, _at = self._ended_early.get(pk, (None, 0, now))
-            self._ended_early[pk] = (current.get(pk), before + count, now)
-        return sum(ended.values())
+        return sum((await self.enforce(checked, current, remember=True)).values())
 
-    async def enforce(self, checked: set[int], current: dict[int, Credential]) -> Counter[int]:
+    async def enforce(
+        self, checked: set[int], current: dict[int, Credential], *, remember: bool = False
+    ) -> Counter[int]:
         """End the sessions (and mark the pending logins) of `checked` that `current` disallows.
-        Returns live connections closed, per credential."""
+        Returns live connections closed, per credential: each connection is counted once, by the
+        path that ends it, however many paths find it (a hint and reconciliation can run at once).
+        With `remember` (reconciliation), each one is also kept for the hint of the same change, as
+        soon as it is claimed: a hint arriving while the close is awaited still reports it."""
         ended: Counter[int] = Counter()
         for pending in self.registry.pending:
             pk = pending.login.client_pk
-            if pk in checked and not still_allowed(pending.login, current.get(pk)):
+            row = current.get(pk)
+            if pk in checked and not pending.revoked and not still_allowed(pending.login, row):
                 # Refused before its CONNACK, or closed as soon as it registers.
                 pending.revoked = True
                 ended[pk] += pending.accepted
+                if remember and pending.accepted:
+                    self._remember_early(pk, row)
         for key in self.registry.keys_of(checked):
             login = self.registry.owners.get(key)
             if login is None:
@@ -152,10 +156,17 @@ class Revoker:
             row = current.get(login.client_pk)
             if not still_allowed(login, row):
                 log.info("ending session %s: credential %s changed", key, login.client_pk)
+                conn = self.registry.connections.get(key)
+                if remember and conn is not None and conn.login == login and not conn.kicked:
+                    self._remember_early(login.client_pk, row)
                 ended[login.client_pk] += await self.end_session(
                     key, purge=True, owner=login, reason=why_ended(login, row)
                 )
         return ended
+
+    def _remember_early(self, pk: int, row: Credential | None) -> None:
+        _state, before, _at = self._ended_early.get(pk, (None, 0, 0.0))
+        self._ended_early[pk] = (row, before + 1, time.monotonic())
 
     async def disconnect(self, row_id: int) -> int:
         """The dashboard's plain "Disconnect": close one connection; its stored session stays."""
