@@ -9,7 +9,7 @@ FIND_PYTHON := for c in $$PYTHON python3.14 python3.13 python3.12 python3 $$(ls 
 	  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys, venv; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$c; exit 0; fi; \
 	done; echo "No Python 3.12 or newer found (tried python3.13, python3.12, python3 and pyenv). Install one, or set PYTHON=/path/to/python3.12." >&2; exit 1
 
-.PHONY: run test check lint format clean
+.PHONY: run test check lint format clean bench
 
 $(VENV)/bin/python:
 	@py=$$($(FIND_PYTHON)) && echo "Creating $(VENV) with $$py" && $$py -m venv $(VENV)
@@ -42,6 +42,11 @@ test: $(VENV)/.dev-deps node_modules/.installed
 # takes half a minute. (The suite runs ruff and lint-imports too.)
 check: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy . && $(VENV)/bin/lint-imports
+
+# Our broker against stock amqtt 0.12.1 and Mosquitto (bench/broker_bench.py): one markdown table of
+# medians, every figure as JSON. About 10 minutes on 2 idle cores; BENCH_ARGS=--quick for about 4.
+bench: $(VENV)/.dev-deps
+	$(PY) bench/broker_bench.py $(BENCH_ARGS)
 
 format: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .

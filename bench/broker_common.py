@@ -110,7 +110,9 @@ class OtherProcess:
 
     label = "two processes"
 
-    def __init__(self) -> None:
+    def __init__(self, base_dir: Path | None = None) -> None:
+        # `base_dir`: another checkout's runbroker (a baseline), on this same database.
+        manage = (base_dir or Path(settings.BASE_DIR)) / "manage.py"
         self._dir = Path(tempfile.mkdtemp(prefix="cs-"))
         settings.BROKER_CONTROL_SOCKET = self._dir / "broker.sock"
         db = connection.settings_dict
@@ -130,7 +132,7 @@ class OtherProcess:
             "CLOUDSIGNAL_WS_PORT": "0",
         }
         self.process = subprocess.Popen(
-            [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "runbroker"],
+            [sys.executable, str(manage), "runbroker"],
             env=env,
             stdout=subprocess.PIPE,
             text=True,
