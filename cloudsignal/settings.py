@@ -257,5 +257,7 @@ LOGGING = {
         "transitions": {"level": "WARNING"},
         # One line per listener start and stop, and a traceback for every port probe: not news.
         "websockets": {"level": "WARNING"},
+        # django-axes logs every sign-in at INFO; the audit trail keeps what matters.
+        "axes": {"level": "WARNING"},
     },
 }
