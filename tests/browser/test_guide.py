@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 from clients.models import MqttClient
 from tests.support.browser_fixtures import Visit
 from workspaces.models import Workspace
+from workspaces.onboarding import setup_token
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -16,7 +17,7 @@ def test_create_a_client_as_the_guide_says(visit: Visit) -> None:
     page = visit.page
 
     # Setup: the first organization and its owner.
-    page.goto("/setup/")
+    page.goto(f"/setup/?token={setup_token()}")
     page.get_by_label("Organization name").fill("Acme Robotics")
     page.get_by_label("Email").fill("owner@acme.example")
     page.get_by_label("Password").fill("a-long-owner-password-1")
