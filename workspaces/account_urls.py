@@ -7,6 +7,7 @@ from workspaces import account_views
 
 urlpatterns = [
     path("account/", account_views.account, name="account"),
+    path("account/password/", account_views.change_password, name="account-password"),
     path("account/sign-out-others/", account_views.sign_out_others, name="sign-out-others"),
     path("invitations/<str:token>/", account_views.invitation, name="invitation"),
     path(

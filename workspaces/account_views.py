@@ -10,7 +10,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from workspaces import audit, invitations, signins
 from workspaces.http import AuthedRequest
@@ -27,25 +27,33 @@ def _record_everywhere(user: User, action: str, details: dict[str, object]) -> N
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_GET
 def account(request: AuthedRequest) -> HttpResponse:
-    """Change your password (your other sessions end), and see your organizations."""
-    form = PasswordChangeForm(request.user, request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            user = form.save()
-            ended = signins.end_sessions(user, keep=request.session.session_key)
-            _record_everywhere(user, "account.password_changed", {"sessions_ended": ended})
-        # Keeps this session: its hash follows the new password.
-        update_session_auth_hash(request, user)
-        messages.success(request, "Password changed. Your other sessions have ended.")
-        return redirect("account")
-    context = {
-        "nav": "account",
-        "form": form,
-        "account_memberships": Membership.objects.for_user(request.user),
-    }
+    """Change your password, sign out elsewhere, and see your organizations."""
+    return account_page(request, PasswordChangeForm(request.user))
+
+
+def account_page(request: AuthedRequest, form: PasswordChangeForm) -> HttpResponse:
+    memberships = Membership.objects.for_user(request.user)
+    context = {"nav": "account", "form": form, "account_memberships": memberships}
     return render(request, "workspaces/account.html", context)
+
+
+@never_cache
+@require_POST
+def change_password(request: AuthedRequest) -> HttpResponse:
+    """A new password; every other session of yours ends, this one stays signed in."""
+    form = PasswordChangeForm(request.user, request.POST)
+    if not form.is_valid():
+        return account_page(request, form)
+    with transaction.atomic():
+        user = form.save()
+        ended = signins.end_sessions(user, keep=request.session.session_key)
+        _record_everywhere(user, "account.password_changed", {"sessions_ended": ended})
+    # Keeps this session: its hash follows the new password.
+    update_session_auth_hash(request, user)
+    messages.success(request, "Password changed. Your other sessions have ended.")
+    return redirect("account")
 
 
 @require_POST

@@ -123,7 +123,7 @@ def test_every_kind_of_change_leaves_an_entry_and_none_holds_a_secret(
         == 302
     )
     post(
-        "account",
+        "account-password",
         {
             "old_password": "the-owners-first-password",
             "new_password1": "the-owners-second-password",

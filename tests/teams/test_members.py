@@ -176,3 +176,51 @@ def test_an_invitation_for_someone_else_is_refused_while_signed_in(
     response = viewer_client.post(path)
     assert response.status_code == 403
     assert not User.objects.filter(email="new@a.example").exists()
+
+
+def test_changing_your_password_ends_your_other_sessions(owner: User, org: Organization) -> None:
+    owner.set_password(PASSWORD)
+    owner.save()
+    here, elsewhere = signed_in(owner), signed_in(owner)
+    response = here.post(
+        reverse("account-password"),
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a-new-long-password-9",
+            "new_password2": "a-new-long-password-9",
+        },
+    )
+    assert response.status_code == 302 and response["Location"] == reverse("account")
+    assert here.get(reverse("account")).status_code == 200
+    assert elsewhere.get(reverse("account"))["Location"].startswith(reverse("login"))
+
+
+def test_a_wrong_current_password_changes_nothing(owner: User, org: Organization) -> None:
+    owner.set_password(PASSWORD)
+    owner.save()
+    response = signed_in(owner).post(
+        reverse("account-password"),
+        {
+            "old_password": "not-it-at-all",
+            "new_password1": "a-new-long-password-9",
+            "new_password2": "a-new-long-password-9",
+        },
+    )
+    assert response.status_code == 200 and 'aria-invalid="true"' in response.content.decode()
+    owner.refresh_from_db()
+    assert owner.check_password(PASSWORD)
+
+
+def test_sign_out_everywhere_else_keeps_this_session(owner_client: Client, owner: User) -> None:
+    elsewhere = signed_in(owner)
+    assert owner_client.post(reverse("sign-out-others")).status_code == 302
+    assert owner_client.get(reverse("account")).status_code == 200
+    assert elsewhere.get(reverse("account"))["Location"].startswith(reverse("login"))
+
+
+def test_the_account_page_lists_your_organizations(
+    owner_client: Client, other_org: Organization, owner: User
+) -> None:
+    Membership.objects.create(user=owner, organization=other_org, role="viewer")
+    html = owner_client.get(reverse("account")).content.decode()
+    assert "Organization A" in html and "Organization B" in html and "Sign out everywhere else" in html

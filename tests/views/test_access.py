@@ -264,6 +264,7 @@ ROUTES = [
         done=lambda o, r: now(o["lockout"]) is None,
     ),
     Route("workspaces:audit"),
+    # Changing your password and signing out elsewhere are yours whatever your role: tests/teams.
     Route("account", full_page=True),
 ]
 OBJECT_ROUTES = [r for r in ROUTES if r.target]
