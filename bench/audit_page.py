@@ -29,7 +29,7 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
+from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
 
 from workspaces.audit import ACTIONS  # noqa: E402
 from workspaces.models import AuditEntry, Organization  # noqa: E402
@@ -61,17 +61,23 @@ def fill(organization: Organization, count: int) -> None:
     AuditEntry.objects.bulk_create(batch)
 
 
-def page_through(browser: Client, url: str, limit: int | None = None) -> list[float]:
-    """Follow "Older" links from `url` to the end (or `limit` pages); the time of every page."""
-    timings = []
+def page_through(
+    browser: Client, url: str, limit: int | None = None
+) -> tuple[list[float], list[float], set[int]]:
+    """Follow "Older" links from `url` to the end (or `limit` pages): every page's time through the
+    whole stack, the time its queries took in the database, and the query counts seen."""
+    timings, db_times, query_counts = [], [], set()
     while url and (limit is None or len(timings) < limit):
-        started = time.perf_counter()
-        response = browser.get(url)
-        timings.append((time.perf_counter() - started) * 1000)
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            response = browser.get(url)
+            timings.append((time.perf_counter() - started) * 1000)
+        db_times.append(sum(float(q["time"]) for q in queries.captured_queries) * 1000)
+        query_counts.add(len(queries))
         assert response.status_code == 200, response.status_code
         older = re.search(rb'href="([^"]*before=\d+)"', response.content)
         url = older.group(1).decode().replace("&amp;", "&") if older else ""
-    return timings
+    return timings, db_times, query_counts
 
 
 def main() -> None:
@@ -108,10 +114,12 @@ def main() -> None:
         for name, url, limit in variants:
             if name.startswith("htmx"):
                 browser.defaults["HTTP_HX_REQUEST"] = "true"
-            timings = page_through(browser, url, limit)
+            timings, db_times, counts = page_through(browser, url, limit)
             browser.defaults.pop("HTTP_HX_REQUEST", None)
             p95 = statistics.quantiles(timings, n=20)[-1] if len(timings) >= 20 else max(timings)
-            rows.append((name, len(timings), statistics.median(timings), p95, max(timings)))
+            rows.append(
+                (name, len(timings), statistics.median(timings), p95, max(timings), max(db_times), counts)
+            )
     finally:
         connection.creation.destroy_test_db(test_db, verbosity=0)
 
@@ -119,9 +127,14 @@ def main() -> None:
         f"Audit log, {connection.vendor}, {options.entries:,} entries in the organization "
         f"(+{options.entries // 5:,} in another; filled in {filled:.0f} s), 50 per page, full Django stack"
     )
-    print(f"{'variant':<20} {'pages':>6} {'median ms':>10} {'p95 ms':>8} {'max ms':>8}")
-    for name, pages, median, p95, slowest in rows:
-        print(f"{name:<20} {pages:>6} {median:>10.1f} {p95:>8.1f} {slowest:>8.1f}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"{'variant':<20} {'pages':>6} {'median ms':>10} {'p95 ms':>8} {'max ms':>8}"
+        f" {'max db ms':>10} {'queries':>8}"
+    )
+    for name, pages, median, p95, slowest, db_max, counts in rows:
+        shown = "/".join(str(c) for c in sorted(counts))
+        print(f"{name:<20} {pages:>6} {median:>10.1f} {p95:>8.1f} {slowest:>8.1f} {db_max:>10.1f} {shown:>8}")
     worst = max(r[4] for r in rows)
     print(f"slowest page: {worst:.1f} ms (target < 100 ms): {'met' if worst < 100 else 'NOT MET'}")
 

@@ -203,6 +203,7 @@ class AuditEntry(models.Model):
             models.Index(
                 fields=["organization", "target_type", "target_id", "-id"], name="audit_org_target_id"
             ),
+            models.Index(fields=["organization", "target_name", "-id"], name="audit_org_target_name_id"),
             models.Index(fields=["created"], name="audit_created"),
         ]
 
