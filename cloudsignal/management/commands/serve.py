@@ -1,20 +1,39 @@
 """`manage.py serve`: the dashboard on uvicorn (static files through WhiteNoise) and, beside it, the
 broker as a child process. Ctrl-C or SIGTERM stops both."""
 
+import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 import uvicorn
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import DatabaseError, connections
 
 from cloudsignal.listen import bind_tcp
+from workspaces import audit
 from workspaces.onboarding import setup_token
+
+log = logging.getLogger(__name__)
+PRUNE_EVERY_SECONDS = 24 * 3600
+
+
+def prune_audit_daily() -> None:
+    """Audit entries older than CLOUDSIGNAL_AUDIT_RETENTION_DAYS go at start-up and once a day."""
+    while True:
+        try:
+            audit.prune()
+        except DatabaseError:
+            log.exception("Pruning the audit log failed; trying again tomorrow.")
+        finally:
+            connections.close_all()
+        time.sleep(PRUNE_EVERY_SECONDS)
 
 
 class Command(BaseCommand):
@@ -41,6 +60,7 @@ class Command(BaseCommand):
             # If the broker dies, the whole service stops: a dashboard whose revocations reach
             # nothing must not look healthy.
             threading.Thread(target=self._watch_broker, args=(broker, server), daemon=True).start()
+        threading.Thread(target=prune_audit_daily, daemon=True).start()
         self.stdout.write(f"CloudSignal dashboard on http://{host}:{port}/", ending="\n")
         if not get_user_model().objects.exists():
             # The first run's only way in: whoever can read this console (or `docker compose logs`).
