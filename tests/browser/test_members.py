@@ -85,4 +85,8 @@ def test_owner_invites_a_viewer_who_joins_looks_and_is_removed(visit: Visit) -> 
     finally:
         viewer_context.close()
     assert refused_by_csp == []
+    # The watch sees a refusal when there is one: an inline handler, as an injected tag would carry.
+    with owner.expect_console_message(lambda message: "Content Security Policy" in message.text):
+        owner.evaluate("document.body.insertAdjacentHTML('beforeend', '<img src=\"/x\" onerror=\"1\">')")
+    assert len(refused_by_csp) == 1
     assert visit.outside_requests() == []
