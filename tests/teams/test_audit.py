@@ -87,7 +87,7 @@ def test_every_kind_of_change_leaves_an_entry_and_none_holds_a_secret(
     rule.change(RuleSpec("*", "publish", "b/#", "deny"))
     AclRule.objects.append(org.default_workspace, RuleSpec("*", "all", "c/#", "allow"))
     rule.move(+1)
-    rule.remove()
+    rule.delete()
     AclRule.objects.set_default(org.default_workspace, "deny")
     AclRule.objects.replace_policy(org.default_workspace, "allow", [RuleSpec("*", "all", "#", "allow")])
     # Members and invitations.
