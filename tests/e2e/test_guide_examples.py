@@ -25,9 +25,11 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from django.conf import settings
+from django.test import override_settings
 
 from tests.support.net import free_port, port_open
 from tests.support.waiting import wait_for
+from workspaces.onboarding import setup_token
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -82,8 +84,11 @@ def install(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Install]:
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
         install = Install(env=env, data_dir=data_dir, opener=opener, **ports)
-        # The first-run setup, as a person does it in the browser (which also signs them in).
-        install.page("/setup/")
+        # The first-run setup, as a person does it in the browser (which also signs them in), with
+        # the token serve prints: derived from this install's secret key.
+        with override_settings(SECRET_KEY=(data_dir / "secret_key").read_text().strip()):
+            setup_path = f"/setup/?token={setup_token()}"
+        install.page(setup_path)
         token = next(c.value for c in jar if c.name == "csrftoken")
         form = {
             "csrfmiddlewaretoken": token,
@@ -92,7 +97,7 @@ def install(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Install]:
             "password": "a-long-owner-password",
         }
         request = urllib.request.Request(
-            f"http://127.0.0.1:{ports['http']}/setup/",
+            f"http://127.0.0.1:{ports['http']}{setup_path}",
             data=urllib.parse.urlencode(form).encode(),
             headers={"Referer": f"http://127.0.0.1:{ports['http']}/setup/"},
         )
