@@ -1,7 +1,6 @@
 """Pages about you rather than your organization: your account, an invitation link, a set-password link."""
 
-from django.contrib.auth import views as auth_views
-from django.urls import path, reverse_lazy
+from django.urls import path
 
 from workspaces import account_views
 
@@ -12,9 +11,7 @@ urlpatterns = [
     path("invitations/<str:token>/", account_views.invitation, name="invitation"),
     path(
         "account/set-password/<str:uidb64>/<str:token>/",
-        auth_views.PasswordResetConfirmView.as_view(
-            template_name="registration/set_password.html", success_url=reverse_lazy("login")
-        ),
+        account_views.SetPasswordView.as_view(),
         name="set-password",
     ),
 ]

@@ -1,14 +1,18 @@
 """Your account (password, other sessions, organizations) and the invitation link's page."""
 
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, update_session_auth_hash
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -120,3 +124,16 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         messages.success(request, f"Welcome to {invite.organization.name}.")
         return redirect("clients:list")
     return render(request, "workspaces/invitation.html", context)
+
+
+class SetPasswordView(auth_views.PasswordResetConfirmView):
+    """The one-time link `organizations create` prints for an owner without a password."""
+
+    template_name = "registration/set_password.html"
+    success_url = reverse_lazy("login")
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        with transaction.atomic():
+            response = super().form_valid(form)
+            _record_everywhere(form.user, "account.password_changed", {"by": "set-password link"})
+        return response

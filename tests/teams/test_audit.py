@@ -296,4 +296,18 @@ def test_organizations_create_prints_a_one_time_set_password_link(db: None) -> N
     done = browser.post(form.redirect_chain[-1][0], {"new_password1": PASSWORD, "new_password2": PASSWORD})
     assert done.status_code == 302
     assert User.objects.get(email="ops@acme.example").check_password(PASSWORD)
+    assert AuditEntry.objects.filter(action="account.password_changed", actor="anonymous").exists()
     assert "no longer works" in Client().get(link.group(1), follow=True).content.decode()
+
+
+def test_an_invitation_is_mailed_when_a_mail_server_is_set(owner_client: Client, settings: Any) -> None:
+    from django.core import mail
+
+    settings.MAIL_HOST = "mail.example"
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    response = owner_client.post(
+        reverse("workspaces:member-invite"), {"email": "new@a.example", "role": "viewer"}
+    )
+    link = invitation_link(response)
+    assert "It was also sent to new@a.example" in response.content.decode()
+    assert [m.to for m in mail.outbox] == [["new@a.example"]] and link in mail.outbox[0].body
