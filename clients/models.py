@@ -27,7 +27,7 @@ from acl.language import (
     compile_stored,
 )
 from clients import credentials
-from clients.hints import SessionsEnded, announce_changed, announce_rules_changed
+from clients.hints import SessionsEnded, announce_changed, announce_rules_changed, disconnect_session
 from workspaces import audit
 from workspaces.models import Organization, Workspace
 
@@ -260,6 +260,18 @@ class LiveSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.mqtt_client_id} ({self.remote_address})"
+
+    def disconnect(self) -> SessionsEnded:
+        """An admin's "Disconnect": the broker drops this connection now (a plain kick: the device may
+        reconnect). Nothing in the database changes, so the audit entry stands on its own."""
+        audit.record(
+            self.client.organization_id,
+            "session.disconnected",
+            self,
+            target_name=self.mqtt_client_id,
+            details={"client": self.client.username, "remote_address": self.remote_address},
+        )
+        return disconnect_session(self.pk)
 
 
 # ACL rules: stored here, validated and compiled by acl.language. Every change locks the workspace

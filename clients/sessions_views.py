@@ -6,9 +6,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
-from clients.hints import disconnect_session
 from clients.models import LiveSession
-from workspaces import audit
 from workspaces.access import require_change
 from workspaces.http import AuthedRequest, done, render_dialog, wants_partial
 
@@ -49,15 +47,7 @@ def session_disconnect(request: AuthedRequest, pk: int) -> HttpResponse:
     session = session_of(request, pk)
     require_change(request)
     if request.method == "POST":
-        # Nothing in the database changes: the entry stands on its own.
-        audit.record(
-            request.organization,
-            "session.disconnected",
-            session,
-            target_name=session.mqtt_client_id,
-            details={"client": session.client.username, "remote_address": session.remote_address},
-        )
-        ended = disconnect_session(session.pk)
+        ended = session.disconnect()
         return done(
             request,
             f"Disconnected {session.mqtt_client_id}.",

@@ -82,6 +82,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "axes",
+    # The REST API's library: its Swagger UI assets are served from its static files.
+    "ninja",
     "cloudsignal",
     "workspaces",
     "clients",
@@ -221,6 +223,9 @@ AXES_USERNAME_CALLABLE = "workspaces.backends.signin_email"
 AXES_VERBOSE = False
 # Axes' own log of every successful sign-in: the audit trail already has them.
 AXES_DISABLE_ACCESS_LOG = True
+
+# The REST API: requests each API key may make per minute; over it, 429 with Retry-After.
+API_RATE_LIMIT = env_int("CLOUDSIGNAL_API_RATE_LIMIT", 600, minimum=1)
 
 # Members: how long an invitation link works; audit entries older than the retention are pruned.
 INVITATION_DAYS = env_int("CLOUDSIGNAL_INVITATION_DAYS", 7, minimum=1)

@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 
 from clients.workspace_views import workspace_delete
 from cloudsignal import views
+from cloudsignal.api import urls as api_urls
 from workspaces import urls as workspace_urls
 from workspaces import views as workspace_views
 from workspaces.forms import EmailLoginForm
@@ -31,6 +32,7 @@ urlpatterns = [
     path("help/first-connection/", views.help_first_connection, name="help-first-connection"),
     path("clients/", include("clients.urls")),
     path("acl/", include("clients.acl.urls")),
+    path("api/v1/", include((api_urls.urlpatterns, api_urls.app_name), namespace=api_urls.namespace)),
     path("", include((workspace_pages, workspace_urls.app_name))),
     path("", include("workspaces.account_urls")),
 ]

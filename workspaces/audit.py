@@ -22,7 +22,7 @@ from django.db import models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from workspaces.models import AuditEntry, Organization
+from workspaces.models import ApiKey, AuditEntry, Organization
 
 # Every action the trail records, with how the Audit log names it.
 ACTIONS = {
@@ -53,10 +53,18 @@ ACTIONS = {
     "signin.unlocked": "Lockout cleared",
     "account.password_changed": "Password changed",
     "account.signed_out_elsewhere": "Signed out elsewhere",
+    "apikey.created": "API key created",
+    "apikey.revoked": "API key revoked",
 }
 
 # What the log calls each model it names.
-TARGET_NAMES = {"mqttclient": "client", "aclrule": "rule", "user": "account", "livesession": "session"}
+TARGET_NAMES = {
+    "mqttclient": "client",
+    "aclrule": "rule",
+    "user": "account",
+    "livesession": "session",
+    "apikey": "apikey",
+}
 
 # Keys that would carry a secret; a details mapping holding one is a programming error.
 SECRET_KEYS = frozenset({"password", "password_hash", "token", "token_hash", "link", "url", "secret"})
@@ -80,6 +88,11 @@ class Actor:
         except (KeyError, OSError):
             os_user = "unknown"
         return cls(AuditEntry.ActorKind.COMMAND_LINE, f"cli:{os_user}")
+
+    @classmethod
+    def api_key(cls, key: ApiKey, address: str | None) -> "Actor":
+        """A REST API request, named by its key (never the key itself: its name and prefix)."""
+        return cls(AuditEntry.ActorKind.API_KEY, f"apikey:{key.name} ({key.prefix})", None, address)
 
     @classmethod
     def system(cls) -> "Actor":

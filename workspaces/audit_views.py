@@ -15,7 +15,17 @@ from workspaces.http import AuthedRequest, wants_partial
 from workspaces.models import AuditEntry
 
 ENTRIES_PER_PAGE = 50
-TARGET_TYPES = ["account", "client", "invitation", "member", "organization", "rule", "session", "workspace"]
+TARGET_TYPES = [
+    "account",
+    "apikey",
+    "client",
+    "invitation",
+    "member",
+    "organization",
+    "rule",
+    "session",
+    "workspace",
+]
 
 
 def _int(value: str | None) -> int | None:

@@ -176,6 +176,7 @@ class AuditEntry(models.Model):
         MEMBER = "member", "Member"
         COMMAND_LINE = "cli", "Command line"
         SYSTEM = "system", "System"
+        API_KEY = "apikey", "API key"
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="audit_entries")
     created = models.DateTimeField(auto_now_add=True)
@@ -211,3 +212,56 @@ class AuditEntry(models.Model):
         return (
             f"{self.created:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target_type} {self.target_name}"
         )
+
+
+class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
+    def in_org(self, organization: Organization) -> "ApiKeyQuerySet":
+        return self.filter(organization=organization)
+
+    def usable(self) -> "ApiKeyQuerySet":
+        return self.filter(revoked=None).filter(models.Q(expires=None) | models.Q(expires__gt=timezone.now()))
+
+
+class ApiKey(models.Model):
+    """A key for the REST API, acting in one organization with a role. Only the SHA-256 of the key is
+    stored (a random 256-bit key needs no slow hash), and a short prefix to recognise it by; the key
+    itself is shown once (workspaces.apikeys)."""
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        VIEWER = "viewer", "Viewer"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=16)
+    created = models.DateTimeField(auto_now_add=True)
+    # The member who made it; None for the command line.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_by_label = models.CharField(max_length=254, blank=True)
+    expires = models.DateTimeField(null=True, blank=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+    revoked = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def can_change(self) -> bool:
+        return self.role == self.Role.ADMIN
+
+    @property
+    def state(self) -> str:
+        if self.revoked:
+            return "revoked"
+        if self.expires is not None and self.expires <= timezone.now():
+            return "expired"
+        return "active"
