@@ -16,11 +16,12 @@ from workspaces.models import Membership, Organization
 from workspaces.onboarding import create_organization, find_or_create_user
 
 # Fixtures more than one directory uses: a real broker and its devices, the listener for the
-# dashboard's hints to the broker, and a browser on a live server.
+# dashboard's hints to the broker, a browser on a live server, and every log line.
 pytest_plugins = [
     "tests.support.broker_fixtures",
     "tests.support.hint_fixtures",
     "tests.support.browser_fixtures",
+    "tests.support.log_capture",
 ]
 
 

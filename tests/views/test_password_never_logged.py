@@ -1,50 +1,13 @@
 """The plaintext password of a create or reset reaches no log line, at any level, from any logger."""
 
-import logging
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from django.test import Client
 from django.urls import reverse
 
 from clients.models import MqttClient
+from tests.support.log_capture import Collect
 from workspaces.models import Organization
-
-
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        text = record.getMessage()
-        if record.exc_info:
-            text += logging.Formatter().formatException(record.exc_info)
-        self.lines.append(f"{record.name}: {text} {record.args!r} {record.__dict__!r}")
-
-
-@pytest.fixture
-def every_log_line(settings: Any) -> Iterator[Collect]:
-    # DEBUG makes Django log every SQL statement with its parameters, the likeliest leak.
-    settings.DEBUG = True
-    handler = Collect()
-    loggers = [
-        logging.getLogger(),
-        *(logging.getLogger(name) for name in list(logging.root.manager.loggerDict)),
-    ]
-    saved = [(lg, lg.level, lg.disabled) for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.DEBUG)
-        lg.disabled = False
-        lg.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        for lg, level, disabled in saved:
-            lg.setLevel(level)
-            lg.disabled = disabled
-            lg.removeHandler(handler)
 
 
 def test_create_and_reset_never_log_the_password(
