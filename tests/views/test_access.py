@@ -16,8 +16,8 @@ from django.urls import reverse
 from clients.credentials import generate_password
 from clients.models import AclRule, LiveSession, MqttClient
 from tests.support.hint_fixtures import ControlListener
-from workspaces import invitations
-from workspaces.models import Invitation, Membership, Organization, Workspace
+from workspaces import apikeys, invitations
+from workspaces.models import ApiKey, Invitation, Membership, Organization, Workspace
 
 
 @dataclass(frozen=True)
@@ -264,6 +264,26 @@ ROUTES = [
         done=lambda o, r: now(o["lockout"]) is None,
     ),
     Route("workspaces:audit"),
+    # API keys: the key is shown once in the POST's answer (no redirect), like a client's password.
+    Route("workspaces:apikeys"),
+    Route(
+        "workspaces:apikey-create",
+        change=True,
+        methods=("GET", "POST"),
+        data=lambda o: {"name": "deploy", "role": "admin", "expires_days": "30"},
+        done=lambda o, r: (
+            b'id="new-api-key"' in r.content
+            and ApiKey.objects.filter(organization=o["org"], name="deploy").exists()
+        ),
+    ),
+    Route(
+        "workspaces:apikey-revoke",
+        target="apikey",
+        change=True,
+        methods=("GET", "POST"),
+        redirect=lambda o: reverse("workspaces:apikeys"),
+        done=lambda o, r: now(o["apikey"]).revoked is not None,
+    ),
     # Changing your password and signing out elsewhere are yours whatever your role: tests/teams.
     Route("account", full_page=True),
 ]
@@ -296,12 +316,18 @@ def objects(
 
 
 def team_objects(org: Organization, viewer: Any) -> dict[str, Any]:
-    """A member (the viewer), a pending invitation and a sign-in lockout of organization A."""
+    """A member (the viewer), a pending invitation, a sign-in lockout and an API key of organization A."""
     invitation, _ = invitations.invite(organization=org, email="invited@a.example", role="viewer")
     lockout = AccessAttempt.objects.create(
         username="viewer@a.example", ip_address="198.51.100.7", user_agent="test", failures_since_start=5
     )
-    return {"member": Membership.objects.get(user=viewer), "invitation": invitation, "lockout": lockout}
+    api_key, _ = apikeys.create(organization=org, name="pipeline", role="admin")
+    return {
+        "member": Membership.objects.get(user=viewer),
+        "invitation": invitation,
+        "lockout": lockout,
+        "apikey": api_key,
+    }
 
 
 def url(route: Route, objects: dict[str, Any], pk: int | None = None) -> str:
@@ -461,4 +487,5 @@ def snapshot(org: Organization) -> tuple[object, ...]:
         tuple(Membership.objects.filter(organization=org).values_list("pk", "role").order_by("pk")),
         tuple(Invitation.objects.filter(organization=org).values_list("pk", "revoked").order_by("pk")),
         tuple(AccessAttempt.objects.values_list("pk", flat=True).order_by("pk")),
+        tuple(ApiKey.objects.filter(organization=org).values_list("pk", "revoked").order_by("pk")),
     )
