@@ -48,6 +48,7 @@ def test_a_key_is_shown_once_and_found_nowhere_after(
     key = revealed_key(body)
     assert apikeys.KEY_PATTERN.fullmatch(key)
     stored = ApiKey.objects.get()
+    assert stored.created_by is not None
     assert (stored.name, stored.role, stored.created_by.email, stored.prefix) == (
         "deploy",
         "admin",
