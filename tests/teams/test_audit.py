@@ -19,7 +19,7 @@ from clients.credentials import generate_password
 from clients.models import AclRule, BrokerNode, LiveSession, MqttClient
 from clients.provisioning import create_client
 from workspaces import audit, members
-from workspaces.models import AuditEntry, Membership, Organization, Workspace
+from workspaces.models import ApiKey, AuditEntry, Membership, Organization, Workspace
 
 PASSWORD = "a-long-member-password"
 
@@ -105,6 +105,12 @@ def test_every_kind_of_change_leaves_an_entry_and_none_holds_a_secret(
     member = Membership.objects.get(user=viewer)
     post("workspaces:member-role", {"role": "admin"}, pk=member.pk)
     post("workspaces:member-remove", pk=member.pk)
+    # API keys: the key is in the reveal, never in the log.
+    made = post("workspaces:apikey-create", {"name": "deploy", "role": "admin"})
+    key = re.search(r'id="new-api-key" class="mono" value="([^"]+)"', made.content.decode())
+    assert key, "no key in the reveal"
+    secrets.append(key.group(1))
+    post("workspaces:apikey-revoke", pk=ApiKey.objects.get(name="deploy").pk)
     # Sign-ins, failures, a lockout and its clearing; a password change.
     owner = User.objects.get(email="owner@a.example")
     owner.set_password("the-owners-first-password")
