@@ -13,7 +13,8 @@ Every answer carries `Cache-Control: no-store`: some hold a password, none is wo
 from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
-from django.urls import URLPattern, URLResolver
+from django.http import HttpRequest, JsonResponse
+from django.urls import URLPattern, URLResolver, path
 from django.views.decorators.cache import never_cache
 from ninja import NinjaAPI, Swagger
 
@@ -69,5 +70,10 @@ def _open_and_unkept(patterns: list[Any]) -> list[URLPattern | URLResolver]:
     return patterns
 
 
+def unknown_endpoint(request: HttpRequest, path: str) -> JsonResponse:
+    """A path under /api/v1/ that is no endpoint: JSON like every other error, not an HTML page."""
+    return JsonResponse({"detail": "No such endpoint. See /api/v1/docs.", "errors": []}, status=404)
+
+
 urlpatterns, app_name, namespace = api.urls
-urlpatterns = _open_and_unkept(urlpatterns)
+urlpatterns = _open_and_unkept([*urlpatterns, path("<path:path>", unknown_endpoint)])

@@ -36,3 +36,9 @@ def test_the_description_says_how_to_authenticate(client: Client, db: None) -> N
         for path in description["paths"].values()
         for operation in path.values()
     )
+
+
+def test_a_path_that_is_no_endpoint_answers_json(client: Client, db: None) -> None:
+    response = client.get("/api/v1/nothing/here", headers={"Authorization": "Bearer x"})
+    assert (response.status_code, response.json()["detail"]) == (404, "No such endpoint. See /api/v1/docs.")
+    assert "no-store" in response["Cache-Control"]
