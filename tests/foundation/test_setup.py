@@ -109,6 +109,9 @@ def _all_paths() -> list[str]:
 
 
 PUBLIC = {"/setup/", "/login/", "/healthz", "/invitations/x/", "/account/set-password/x/x/"}
+# The REST API authenticates every request with its key (tests/api): no sign-in page there.
+API = "/api/v1/"
+API_PUBLIC = {"/api/v1/docs", "/api/v1/openapi.json"}
 
 
 def test_the_url_list_is_not_empty() -> None:
@@ -117,7 +120,7 @@ def test_the_url_list_is_not_empty() -> None:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "path", [p for p in _all_paths() if p not in PUBLIC and not p.startswith("/static/")]
+    "path", [p for p in _all_paths() if p not in PUBLIC and not p.startswith(("/static/", API))]
 )
 def test_login_required_on_every_page(owner: User, path: str) -> None:
     """Signed out, every page but setup, login and the health check sends you to sign in."""
@@ -126,3 +129,19 @@ def test_login_required_on_every_page(owner: User, path: str) -> None:
         response = method(path)
         assert response.status_code == 302, f"{method.__name__} {path}"
         assert response["Location"].startswith("/login/")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", [p for p in _all_paths() if p.startswith(API) and p not in API_PUBLIC])
+def test_the_api_answers_for_itself(owner: User, path: str) -> None:
+    """Signed out and without a key, the API never leads to the sign-in page and never answers: 401
+    (404 for a path that is no endpoint, 405 for a method the endpoint lacks)."""
+    anonymous = Client()
+    for method in (anonymous.get, anonymous.post):
+        assert method(path).status_code in (401, 404, 405), f"{method.__name__} {path}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", sorted(API_PUBLIC))
+def test_the_api_description_and_docs_are_public(owner: User, path: str) -> None:
+    assert Client().get(path).status_code == 200
