@@ -73,9 +73,9 @@ def client_out(client: MqttClient, live: int | None = None) -> dict[str, Any]:
 
 
 def ended_out(ended: SessionsEnded | None) -> dict[str, Any]:
-    """What the broker ended; a change that needed no revocation ended nothing."""
-    if ended is None:
-        return {"sessions_ended": 0, "broker_reachable": True}
+    """What the broker ended; a change that did not need the broker ended nothing and asked nobody."""
+    if ended is None or not ended.sent:
+        return {"sessions_ended": 0, "broker_reachable": None}
     return {
         "sessions_ended": ended.count if ended.broker_reachable else None,
         "broker_reachable": ended.broker_reachable,
@@ -241,9 +241,12 @@ def disconnect_client(request: ApiRequest, client_id: int) -> dict[str, Any]:
     """Drop every live session of the client now (a plain kick: its devices may reconnect)."""
     client = client_of(request, client_id)
     require_admin(request)
-    total, reachable = 0, True
-    for session in LiveSession.objects.alive().filter(client=client).select_related("client"):
-        ended = session.disconnect()
-        reachable = reachable and ended.broker_reachable
-        total += ended.count or 0
+    outcomes = [
+        session.disconnect()
+        for session in LiveSession.objects.alive().filter(client=client).select_related("client")
+    ]
+    if not outcomes:
+        return ended_out(None)
+    reachable = all(ended.broker_reachable for ended in outcomes)
+    total = sum(ended.count or 0 for ended in outcomes)
     return {"sessions_ended": total if reachable else None, "broker_reachable": reachable}

@@ -12,10 +12,12 @@ Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
 
 class SessionsEndedOut(Schema):
     """What the broker said a change ended. `sessions_ended` is null when the broker was not reached:
-    the change is committed and the broker enforces it when it next checks (within seconds)."""
+    the change is committed and the broker enforces it when it next checks (within seconds).
+    `broker_reachable` is null when the change needed no word with the broker (a new description, or
+    no live session to disconnect)."""
 
     sessions_ended: int | None
-    broker_reachable: bool
+    broker_reachable: bool | None
 
 
 class WorkspaceRef(Schema):

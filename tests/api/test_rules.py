@@ -167,3 +167,20 @@ def test_requests_per_key_are_limited_with_retry_after(
     assert not MqttClient.objects.exists()
     # Per key: another key of the same organization is not held back.
     assert api(make_key(org, "viewer", "other")).call("GET", "/key").status_code == 200
+
+
+def test_a_change_says_whether_the_broker_was_asked(
+    transactional_db: None, admin: Api, org: Organization, control: Any
+) -> None:
+    """A new description needs no revocation: nothing ended and the broker was not asked. Disabling
+    asks it, and the answer carries what it said."""
+    made = admin.call("POST", "/clients", {"username": "agent-01"}).json()
+    described = admin.call("PATCH", f"/clients/{made['id']}", {"description": "rack 4"}).json()
+    assert (described["sessions_ended"], described["broker_reachable"]) == (0, None)
+    assert control.messages == []
+    # Committed for real (transactional_db): the hint goes once the change commits, before the answer.
+    disabled = admin.call("PATCH", f"/clients/{made['id']}", {"enabled": False}).json()
+    assert (disabled["sessions_ended"], disabled["broker_reachable"]) == (0, True)
+    assert control.messages == [{"op": "credentials-changed", "ids": [made["id"]]}]
+    nothing_live = admin.call("POST", f"/clients/{made['id']}/disconnect").json()
+    assert nothing_live == {"sessions_ended": 0, "broker_reachable": None}
