@@ -54,7 +54,8 @@ def test_a_key_made_and_copied_in_the_dashboard_works_and_the_docs_work_offline(
 
     # The Swagger UI bundle is 1.5 MB: more than the 5 s default on a busy machine.
     page.goto("/api/v1/docs", timeout=30_000)
-    expect(page.get_by_text("Create a client", exact=True)).to_be_visible()
+    # Swagger UI renders once it has parsed the bundle and fetched the description: slow on a busy machine.
+    expect(page.get_by_text("Create a client", exact=True)).to_be_visible(timeout=30_000)
     expect(page.get_by_role("button", name="Authorize")).to_be_visible()
     assert visit.outside_requests() == []
     assert refused_by_csp == []
