@@ -679,9 +679,7 @@ def main() -> None:
                 )
             else:
                 brokers.append(mosquitto)
-        spy_binary = shutil.which("py-spy") or (
-            str(Path("/tmp/pyspy/bin/py-spy")) if Path("/tmp/pyspy/bin/py-spy").exists() else None
-        )
+        spy_binary = shutil.which("py-spy")
         if args.py_spy:
             args.py_spy.mkdir(parents=True, exist_ok=True)
             if spy_binary is None:
