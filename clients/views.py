@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import IntegrityError
-from django.db.models import Count, F, QuerySet
+from django.db.models import F, QuerySet
 from django.db.models.functions import Lower
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -83,13 +83,7 @@ def client_list(request: AuthedRequest) -> HttpResponse:
     page = Paginator(clients, CLIENTS_PER_PAGE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     # One query for the presence of the whole page, whatever its size.
-    live_counts = dict(
-        LiveSession.objects.alive()
-        .filter(client__in=[c.pk for c in rows])
-        .values_list("client")
-        .annotate(n=Count("pk"))
-        .values_list("client", "n")
-    )
+    live_counts = LiveSession.objects.alive().count_by_client(rows)
     for client in rows:
         client.live_count = live_counts.get(client.pk, 0)  # type: ignore[attr-defined]
 

@@ -7,7 +7,6 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import IntegrityError
-from django.db.models import Count
 from ninja import Field, Query, Router, Schema, Status
 
 from clients import credentials, provisioning
@@ -108,13 +107,7 @@ def list_clients(request: ApiRequest, filters: Query[ClientFilters]) -> dict[str
     paginator = Paginator(clients, filters.page_size)
     page = paginator.get_page(filters.page)
     rows = list(page.object_list)
-    live = dict(
-        LiveSession.objects.alive()
-        .filter(client__in=[c.pk for c in rows])
-        .values_list("client")
-        .annotate(n=Count("pk"))
-        .values_list("client", "n")
-    )
+    live = LiveSession.objects.alive().count_by_client(rows)
     return {
         "items": [client_out(c, live.get(c.pk, 0)) for c in rows],
         "count": paginator.count,
