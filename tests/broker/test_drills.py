@@ -37,19 +37,6 @@ def data_dir(transactional_db: None, settings: Any) -> Iterator[Path]:
     shutil.rmtree(directory, ignore_errors=True)
 
 
-@pytest.fixture
-def devices() -> Iterator[Callable[..., Device]]:
-    made: list[Device] = []
-
-    def make(port: int, username: str, password: str, client_id: str, **kwargs: Any) -> Device:
-        made.append(Device(port, username, password, client_id, **kwargs))
-        return made[-1]
-
-    yield make
-    for d in made:
-        d.close()
-
-
 # PostgreSQL stopped and started: a private server, never the machine's shared one.
 
 

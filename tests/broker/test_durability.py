@@ -49,19 +49,6 @@ def processes(data_dir: Path) -> Iterator[Callable[[], BrokerProcess]]:
             process.kill()
 
 
-@pytest.fixture
-def devices() -> Iterator[Callable[..., Device]]:
-    made: list[Device] = []
-
-    def make(port: int, username: str, password: str, client_id: str, **kwargs: Any) -> Device:
-        made.append(Device(port, username, password, client_id, **kwargs))
-        return made[-1]
-
-    yield make
-    for d in made:
-        d.close()
-
-
 def test_sigterm_keeps_retained_messages_and_persistent_sessions_with_their_messages(
     org: Organization,
     other_org: Organization,

@@ -71,3 +71,17 @@ def device(broker: BrokerThread) -> Iterator[Callable[..., Device]]:
     yield make
     for d in made:
         d.close()
+
+
+@pytest.fixture
+def devices() -> Iterator[Callable[..., Device]]:
+    """Make a paho device aimed at any port (a broker process of the test's own); all closed after."""
+    made: list[Device] = []
+
+    def make(port: int, username: str, password: str, client_id: str, **kwargs: Any) -> Device:
+        made.append(Device(port, username, password, client_id, **kwargs))
+        return made[-1]
+
+    yield make
+    for d in made:
+        d.close()
