@@ -1,6 +1,7 @@
 """Starting and stopping the broker: in this event loop (`runbroker`) or in a thread (tests, benchmarks)."""
 
 import asyncio
+import concurrent.futures
 import socket
 import threading
 from collections.abc import Coroutine
@@ -68,6 +69,11 @@ class BrokerThread:
         """Run a coroutine on the broker's loop and return its result."""
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> "concurrent.futures.Future[T]":
+        """Start a coroutine on the broker's loop without waiting for it."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     def __enter__(self) -> "BrokerThread":
         return self.start()
