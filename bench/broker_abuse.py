@@ -14,8 +14,9 @@ to spray from many addresses); the valid device logs in from 127.0.0.1.
 - flood: --flood CONNECT-then-close from 8 threads of another process at 127.0.0.2, with an unknown
   username, while the device logs in again and again from 127.0.0.1; its login times. Default
   settings, then with throttling off (the bounded queue and the hung-up check alone).
-- memory: the process's resident memory after --refused/10 refused logins (warm-up) and after
-  --refused more, from one address (distinct usernames) and from --refused distinct addresses.
+- memory: the broker process's resident memory after --refused/10 refused logins (warm-up) and after
+  --refused more, from one address (distinct usernames) and from --spray distinct addresses; the
+  refused logins come from another process, so the figure is the broker's alone.
 """
 
 import argparse
@@ -158,17 +159,13 @@ def memory(org_id: str, count: int, spray: bool) -> list[str]:
         core = broker.thread.broker
         assert core is not None
 
-        def source(n: int) -> str:
-            return f"127.1.{n // 250}.{n % 250 + 1}" if spray else "127.0.0.2"
-
         def storm(start: int, n: int) -> None:
-            with ThreadPoolExecutor(8) as pool:
-                list(
-                    pool.map(
-                        lambda i: login(broker.port, f"guess-{i}@{org_id}", "pw", source(i)),
-                        range(start, start + n),
-                    )
-                )
+            # Another process, so the resident memory measured below is the broker's alone.
+            subprocess.run(
+                [sys.executable, __file__, "--storm", str(broker.port), org_id, str(start), str(n)]
+                + (["--spray"] if spray else []),
+                check=True,
+            )
 
         warm = max(count // 10, 100)
         storm(0, warm)
@@ -212,9 +209,27 @@ def flooder(port: int, count: int) -> None:
         a.join()
 
 
+def storm(port: int, org_id: str, start: int, count: int, spray: bool) -> None:
+    """`count` refused logins with distinct usernames, from 127.0.0.2 or (spray) one address each,
+    from 8 threads (run in a process of its own)."""
+
+    def source(n: int) -> str:
+        return f"127.1.{n // 250}.{n % 250 + 1}" if spray else "127.0.0.2"
+
+    with ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(
+                lambda i: login(port, f"guess-{i}@{org_id}", "pw", source(i)), range(start, start + count)
+            )
+        )
+
+
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--flooder":
         flooder(int(sys.argv[2]), int(sys.argv[3]))
+        return
+    if len(sys.argv) >= 6 and sys.argv[1] == "--storm":
+        storm(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), "--spray" in sys.argv)
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--guess-seconds", type=float, default=5.0)
@@ -246,7 +261,7 @@ def main() -> None:
         ["broker", "calm p50 (ms)", "logins", "p50 (ms)", "p99 (ms)", "max (ms)", "flood (s)", "dropped"],
         floods,
     )
-    print("\nResident memory of the process around a refused-login storm (after a 10% warm-up)\n")
+    print("\nResident memory of the broker process around a refused-login storm (after a 10% warm-up)\n")
     print_table(
         [
             "refused logins",
