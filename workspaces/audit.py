@@ -10,7 +10,7 @@ Details name what changed, never a secret: `record` refuses keys that look like 
 
 import contextvars
 import getpass
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -178,3 +178,47 @@ def prune(now: datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - retention()
     deleted, _ = AuditEntry.objects.filter(created__lt=cutoff).delete()
     return deleted
+
+
+@dataclass(frozen=True)
+class Page:
+    entries: list[AuditEntry]  # newest first
+    has_older: bool
+    has_newer: bool
+
+
+def page(
+    organization: Organization,
+    *,
+    actor: str = "",
+    action: str = "",
+    target_type: str = "",
+    target: str = "",
+    before: int | None = None,
+    after: int | None = None,
+    size: int = 50,
+) -> Page:
+    """One page of the trail, newest first, paged by id (keyset): the entries just below `before`,
+    just above `after`, or the newest. Used by the Audit log page and the API."""
+    entries = AuditEntry.objects.in_org(organization)
+    for field, value in (("actor", actor), ("action", action), ("target_type", target_type)):
+        if value:
+            entries = entries.filter(**{field: value})
+    # A target is matched by its id or by its name. Each side is read through its own index and the
+    # two merged here: as one OR query, SQLite scanned every entry of the organization (100 ms at
+    # 100,000 entries) because without statistics it cannot tell that the matches are few.
+    sources = [entries.filter(target_id=target), entries.filter(target_name=target)] if target else [entries]
+    if after is not None:
+        rows = _merged(sources, size + 1, newest_first=False, id__gt=after)
+        return Page(rows[:size][::-1], has_older=True, has_newer=len(rows) > size)
+    rows = _merged(sources, size + 1, newest_first=True, **({"id__lt": before} if before is not None else {}))
+    return Page(rows[:size], has_older=len(rows) > size, has_newer=before is not None)
+
+
+def _merged(
+    sources: Sequence[models.QuerySet[AuditEntry]], count: int, *, newest_first: bool, **bound: int
+) -> list[AuditEntry]:
+    """The first `count` entries by id from the union of `sources`, each read `count` at most."""
+    order = "-id" if newest_first else "id"
+    merged = {e.pk: e for qs in sources for e in qs.filter(**bound).order_by(order)[:count]}
+    return sorted(merged.values(), key=lambda e: e.pk, reverse=newest_first)[:count]

@@ -3,16 +3,15 @@ the hundredth thousand entry costs what the first does."""
 
 from urllib.parse import urlencode
 
-from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
+from workspaces import audit
 from workspaces.audit import ACTIONS
 from workspaces.http import AuthedRequest, wants_partial
-from workspaces.models import AuditEntry
 
 ENTRIES_PER_PAGE = 50
 TARGET_TYPES = [
@@ -47,31 +46,14 @@ def describe(key: str, value: object) -> str:
 @vary_on_headers("HX-Request")
 def audit_log(request: AuthedRequest) -> HttpResponse:
     filters = {key: request.GET.get(key, "").strip() for key in ("actor", "action", "target_type", "target")}
-    entries = AuditEntry.objects.in_org(request.organization)
-    if filters["actor"]:
-        entries = entries.filter(actor=filters["actor"])
-    if filters["action"]:
-        entries = entries.filter(action=filters["action"])
-    if filters["target_type"]:
-        entries = entries.filter(target_type=filters["target_type"])
-    if filters["target"]:
-        # Each side of the OR has its own index; the matches are few, so sorting them is cheap.
-        entries = entries.filter(Q(target_id=filters["target"]) | Q(target_name=filters["target"]))
-
-    before, after = _int(request.GET.get("before")), _int(request.GET.get("after"))
-    if after is not None:
-        # Going back towards the newest: the page just above `after`, shown newest first.
-        rows = list(entries.filter(id__gt=after).order_by("id")[: ENTRIES_PER_PAGE + 1])
-        has_newer = len(rows) > ENTRIES_PER_PAGE
-        rows = rows[:ENTRIES_PER_PAGE][::-1]
-        has_older = True
-    else:
-        if before is not None:
-            entries = entries.filter(id__lt=before)
-        rows = list(entries.order_by("-id")[: ENTRIES_PER_PAGE + 1])
-        has_older = len(rows) > ENTRIES_PER_PAGE
-        rows = rows[:ENTRIES_PER_PAGE]
-        has_newer = before is not None
+    shown = audit.page(
+        request.organization,
+        **filters,
+        before=_int(request.GET.get("before")),
+        after=_int(request.GET.get("after")),
+        size=ENTRIES_PER_PAGE,
+    )
+    rows = shown.entries
     for entry in rows:
         entry.action_label = ACTIONS.get(entry.action, entry.action)  # type: ignore[attr-defined]
         entry.detail_lines = [describe(key, value) for key, value in entry.details.items()]  # type: ignore[attr-defined]
@@ -83,8 +65,8 @@ def audit_log(request: AuthedRequest) -> HttpResponse:
         "filters": filters,
         "actions": ACTIONS,
         "target_types": TARGET_TYPES,
-        "older": rows[-1].pk if has_older and rows else None,
-        "newer": rows[0].pk if has_newer and rows else None,
+        "older": rows[-1].pk if shown.has_older and rows else None,
+        "newer": rows[0].pk if shown.has_newer and rows else None,
         "filter_query": query,
         "filtered": any(filters.values()),
         "audit_url": reverse("workspaces:audit"),

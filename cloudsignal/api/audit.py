@@ -2,13 +2,12 @@
 
 from typing import Any
 
-from django.db.models import Q
 from ninja import Field, Query, Router, Schema
 
 from cloudsignal.api.auth import ApiRequest
 from cloudsignal.api.responses import responses
 from cloudsignal.api.schemas import AuditPage, Text
-from workspaces.models import AuditEntry
+from workspaces import audit
 
 router = Router(tags=["audit"])
 
@@ -26,17 +25,16 @@ class AuditFilters(Schema):
 
 @router.get("/audit", response=responses(AuditPage), summary="Read the audit trail")
 def audit_trail(request: ApiRequest, filters: Query[AuditFilters]) -> dict[str, Any]:
-    entries = AuditEntry.objects.in_org(request.auth.organization)
-    for name in ("actor", "action", "target_type"):
-        if value := getattr(filters, name).strip():
-            entries = entries.filter(**{name: value})
-    if target := filters.target.strip():
-        entries = entries.filter(Q(target_id=target) | Q(target_name=target))
-    if filters.before is not None:
-        entries = entries.filter(id__lt=filters.before)
-    rows = list(entries.order_by("-id")[: filters.limit + 1])
-    more = len(rows) > filters.limit
-    rows = rows[: filters.limit]
+    shown = audit.page(
+        request.auth.organization,
+        actor=filters.actor.strip(),
+        action=filters.action.strip(),
+        target_type=filters.target_type.strip(),
+        target=filters.target.strip(),
+        before=filters.before,
+        size=filters.limit,
+    )
+    rows = shown.entries
     return {
         "items": [
             {
@@ -53,5 +51,5 @@ def audit_trail(request: ApiRequest, filters: Query[AuditFilters]) -> dict[str, 
             }
             for e in rows
         ],
-        "next_before": rows[-1].pk if more and rows else None,
+        "next_before": rows[-1].pk if shown.has_older and rows else None,
     }

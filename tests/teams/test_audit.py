@@ -231,6 +231,35 @@ def test_the_audit_log_filters_by_actor_action_and_target(
     assert b"<html" not in htmx.content and b'id="audit-table"' in htmx.content
 
 
+def test_a_target_matches_by_id_or_by_name_and_pages_both_ways(org: Organization) -> None:
+    """Entries whose target id or whose target name is "7" (each read through its own index),
+    merged newest first, paged towards the oldest and back."""
+    AuditEntry.objects.bulk_create(
+        AuditEntry(
+            organization=org,
+            actor_kind="cli",
+            actor="cli:alice",
+            action="client.updated",
+            target_type="client",
+            target_id="7" if i % 2 else f"id-{i}",
+            target_name="7" if i % 3 == 0 else f"name-{i}",
+        )
+        for i in range(60)
+    )
+    newest_first = AuditEntry.objects.order_by("-id").values_list("id", "target_id", "target_name")
+    wanted = [pk for pk, target_id, name in newest_first if "7" in (target_id, name)]
+    assert len(wanted) == 40  # 30 by id, 20 by name, 10 of them by both
+
+    shown = audit.page(org, target="7", size=7)
+    pages = [shown]
+    while shown.has_older:
+        shown = audit.page(org, target="7", before=shown.entries[-1].pk, size=7)
+        pages.append(shown)
+    assert [e.pk for page in pages for e in page.entries] == wanted
+    back = audit.page(org, target="7", after=wanted[10], size=7)
+    assert [e.pk for e in back.entries] == wanted[3:10] and back.has_newer and back.has_older
+
+
 def test_the_audit_log_shows_nothing_of_another_organization(
     outsider_client: Client, many_entries: list[AuditEntry]
 ) -> None:
