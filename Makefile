@@ -34,9 +34,13 @@ node_modules/.installed: package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --silent && touch $@; \
 	else echo "npm not found: the accessibility scan will be skipped (apt-get install npm)." >&2; fi
 
+# One pytest worker per core (at most 4): most tests wait on sockets, brokers and browsers, so two
+# workers on two cores take about 30% less time than one. Tests marked with an xdist_group run in
+# one worker (one RabbitMQ cluster, not one per worker). PYTEST_WORKERS=0 runs in this process.
 # pytest exits 5 when it collected nothing: a broken suite, not a pass, so say so.
+PYTEST_WORKERS ?= auto
 test: $(VENV)/.dev-deps node_modules/.installed
-	@$(PY) -m pytest $(PYTEST_ARGS) || { status=$$?; \
+	@$(PY) -m pytest -n $(PYTEST_WORKERS) --maxprocesses=4 --dist loadgroup $(PYTEST_ARGS) || { status=$$?; \
 	  [ $$status -ne 5 ] || echo "pytest collected no tests: the suite did not run." >&2; exit $$status; }
 
 # Lint, format, types and the import contracts. mypy is here and not in `make test`: from cold it
