@@ -276,7 +276,7 @@ class CloudSignalBroker(Broker):
         self.authenticator = Authenticator()
         self.acl = AclCache()
         self.registry = SessionRegistry()
-        self.presence = Presence(self.registry.connections)
+        self.presence = Presence(self.registry.connections, options.control_socket)
         self.history = ConnectionHistory(options.history_days)
         self.throttle = Throttle()
         self.unauthenticated = Unauthenticated(options.unauthenticated_per_address)
@@ -481,6 +481,14 @@ class CloudSignalBroker(Broker):
         # Authenticate before anything else: stock amqtt let a failed login take over or wipe the
         # session of the client id it named, and left a ghost session behind.
         hints_before = self.revoker.hints_received
+        # A warm login (this password verified before, nothing changed since) is answered from memory:
+        # no database, no argon2, no place in the login queue. Any other password takes the full path,
+        # so failures are still verified, timed and throttled alike.
+        if parsed is not None and incoming.password is not None:
+            warm = self.authenticator.verified.login_for(parsed[1], parsed[0], incoming.password)
+            if warm is not None:
+                self.throttle.succeeded(org, name, remote_address)
+                return warm, hints_before
         try:
             outcome = await self.login_queue.run(
                 remote_address,
@@ -780,6 +788,11 @@ class CloudSignalBroker(Broker):
 
     async def reconcile(self) -> int:
         """One round of the safety net. Returns the live connections it ended."""
+        verified = self.authenticator.verified
+        # Warm logins skip the database, so remembered credentials are checked here too, for a hint
+        # that was lost.
+        if len(verified):
+            verified.forget(await self.control_pool.run(verified.stale))
         ended = await self.revoker.reconcile()
         await self._forget_deleted_workspaces()
         return ended

@@ -12,6 +12,7 @@ import logging
 import os
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 from django.db import transaction
 from django.utils import timezone
@@ -30,8 +31,9 @@ log = logging.getLogger(__name__)
 
 
 class Presence:
-    def __init__(self, live: dict[str, LiveConnection]) -> None:
+    def __init__(self, live: dict[str, LiveConnection], control_socket: Path) -> None:
         self._live = live
+        self._control_socket = str(control_socket)
         self._pool = ThreadPool(1, "presence")
         self._queue: list[tuple[bool, LiveConnection]] = []
         self._wake = asyncio.Event()
@@ -39,7 +41,7 @@ class Presence:
         self.node_id = uuid.uuid4()
 
     async def start(self) -> None:
-        await self._pool.run(_register_node, self.node_id)
+        await self._pool.run(_register_node, self.node_id, self._control_socket)
         self._tasks = [asyncio.create_task(self._write_loop()), asyncio.create_task(self._heartbeat_loop())]
 
     async def stop(self) -> None:
@@ -93,7 +95,7 @@ class Presence:
         """Our node row is gone: another broker took us for dead (we were paused too long) and
         deleted it with our sessions' rows. Put both back."""
         log.warning("broker node %s was removed; registering again", self.node_id)
-        await self._pool.run(_register_node, self.node_id)
+        await self._pool.run(_register_node, self.node_id, self._control_socket)
         for conn in self._live.values():
             conn.row_id = None
             self.connected(conn)
@@ -132,11 +134,11 @@ def _write(node_id: uuid.UUID, batch: list[tuple[bool, LiveConnection]]) -> bool
     return True
 
 
-def _register_node(node_id: uuid.UUID) -> None:
+def _register_node(node_id: uuid.UUID, control_socket: str) -> None:
     """Create this broker's node row, after deleting nodes that stopped beating (crashed brokers)."""
     cutoff = timezone.now() - timedelta(seconds=BROKER_STALE_AFTER_SECONDS)
     BrokerNode.objects.filter(heartbeat__lt=cutoff).delete()
-    BrokerNode.objects.create(id=node_id, pid=os.getpid())
+    BrokerNode.objects.create(id=node_id, pid=os.getpid(), control_socket=control_socket)
 
 
 def _beat(node_id: uuid.UUID) -> bool:
