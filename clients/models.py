@@ -224,8 +224,9 @@ class BrokerNode(models.Model):
     heartbeat = models.DateTimeField(default=timezone.now)
     pid = models.PositiveIntegerField(default=0)
     # Its control socket: every broker is told of a credential change (clients/hints.py), since each
-    # keeps verified credentials in memory.
-    control_socket = models.CharField(max_length=1024, blank=True, default="")
+    # keeps verified credentials in memory. A database default, so a broker of an older release still
+    # starts beside this one (and then gets hints only through the configured socket).
+    control_socket = models.CharField(max_length=1024, blank=True, default="", db_default="")
 
     objects = BrokerNodeQuerySet.as_manager()
 

@@ -141,6 +141,21 @@ def encode_remaining_length(length: int) -> bytes:
             return bytes(out)
 
 
+def qos0_publish(topic: str, payload: bytes | bytearray) -> bytes:
+    """A QoS 0 PUBLISH, encoded at once (what amqtt's PublishPacket builds, without its objects)."""
+    name = topic.encode()
+    body_length = 2 + len(name) + len(payload)
+    return b"".join(
+        (
+            bytes((PUBLISH << 4,)),
+            encode_remaining_length(body_length),
+            len(name).to_bytes(2, "big"),
+            name,
+            bytes(payload),
+        )
+    )
+
+
 class BufferReader(ReaderAdapter):
     """A ReaderAdapter over bytes already read, so amqtt can decode a packet we have checked."""
 
@@ -321,6 +336,12 @@ class MeteredWriter(WriterAdapter):
 
     async def drain(self) -> None:
         await self._inner.drain()
+
+    def transport(self) -> asyncio.WriteTransport | None:
+        """The socket's transport when writes go straight to it (TCP and TLS; not WebSocket, whose
+        writer buffers until drain). Reads amqtt's adapter internals: see docs/amqtt-seam.md."""
+        stream = getattr(self._inner, "_writer", None)
+        return stream.transport if isinstance(stream, asyncio.StreamWriter) else None
 
     def get_peer_info(self) -> tuple[str, int] | None:
         return self._inner.get_peer_info()
