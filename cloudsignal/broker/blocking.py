@@ -58,6 +58,11 @@ def _with_fresh_connection[R](fn: Callable[..., R], args: tuple[Any, ...]) -> R:
         # The connection may be broken; the next job opens a new one.
         db.connections.close_all()
         raise
+    finally:
+        # Kept open for the thread's next job whatever CONN_MAX_AGE says (that is for web requests):
+        # reconnecting per job cost every warm login a connection. Broken ones still close above.
+        for connection in db.connections.all(initialized_only=True):
+            connection.close_at = None
 
 
 def _lower_priority(nice: int) -> None:

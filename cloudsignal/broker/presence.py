@@ -14,7 +14,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from clients.models import (
@@ -114,21 +114,37 @@ def _write(node_id: uuid.UUID, batch: list[tuple[bool, LiveConnection]]) -> bool
         # SQLite a foreign key error would only show at commit and fail the whole batch.
         wanted = {conn.login.client_pk for is_new, conn in batch if is_new}
         existing = set(MqttClient.objects.filter(pk__in=wanted).values_list("pk", flat=True))
-        for is_new, conn in batch:
-            if id(conn) in came and id(conn) in went:
-                continue
-            if is_new and conn.login.client_pk in existing:
-                row = LiveSession.objects.create(
+        new = [
+            (
+                conn,
+                LiveSession(
                     node_id=node_id,
                     client_id=conn.login.client_pk,
                     mqtt_client_id=conn.device_client_id[:256],
                     remote_address=conn.remote_address[:100],
                     listener=conn.listener,
                     connected_since=conn.connected_since,
-                )
-                conn.row_id = row.pk
-            elif not is_new and conn.row_id is not None:
-                LiveSession.objects.filter(pk=conn.row_id).delete()
+                ),
+            )
+            for is_new, conn in batch
+            if is_new and id(conn) not in went and conn.login.client_pk in existing
+        ]
+        # One statement per batch where the database returns the new rows' ids (PostgreSQL, SQLite
+        # 3.35+), one per row elsewhere.
+        if connection.features.can_return_rows_from_bulk_insert:
+            LiveSession.objects.bulk_create([row for _conn, row in new])
+        else:
+            for _conn, row in new:
+                row.save()
+        for conn, row in new:
+            conn.row_id = row.pk
+        gone = [
+            conn.row_id
+            for is_new, conn in batch
+            if not is_new and id(conn) not in came and conn.row_id is not None
+        ]
+        if gone:
+            LiveSession.objects.filter(pk__in=gone).delete()
         if existing:
             MqttClient.objects.filter(pk__in=existing).update(last_connected=now)
     return True
