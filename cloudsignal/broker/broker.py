@@ -119,8 +119,8 @@ class TenantHandler(BrokerProtocolHandler):
     def queued(self) -> int:
         """Bytes on their way to this device: written but not yet taken by its socket, plus deliveries
         waiting in tasks (a QoS 1/2 message waiting its turn or its acknowledgement)."""
-        transport = self.writer.transport() if isinstance(self.writer, MeteredWriter) else None
-        return self.waiting_bytes + (transport.get_write_buffer_size() if transport is not None else 0)
+        written = self.writer.queued() if isinstance(self.writer, MeteredWriter) else 0
+        return self.waiting_bytes + written
 
     def admit(self, qos: int) -> bool:
         """The outgoing queue's policy for one more message to this session; False: not sent.
