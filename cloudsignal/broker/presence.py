@@ -114,6 +114,15 @@ def _write(node_id: uuid.UUID, batch: list[tuple[bool, LiveConnection]]) -> bool
         # SQLite a foreign key error would only show at commit and fail the whole batch.
         wanted = {conn.login.client_pk for is_new, conn in batch if is_new}
         existing = set(MqttClient.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+        # Ended rows first: a device reconnecting with the same client id within one batch gets a new
+        # row for the same (node, client, client id).
+        gone = [
+            conn.row_id
+            for is_new, conn in batch
+            if not is_new and id(conn) not in came and conn.row_id is not None
+        ]
+        if gone:
+            LiveSession.objects.filter(pk__in=gone).delete()
         new = [
             (
                 conn,
@@ -138,13 +147,6 @@ def _write(node_id: uuid.UUID, batch: list[tuple[bool, LiveConnection]]) -> bool
                 row.save()
         for conn, row in new:
             conn.row_id = row.pk
-        gone = [
-            conn.row_id
-            for is_new, conn in batch
-            if not is_new and id(conn) not in came and conn.row_id is not None
-        ]
-        if gone:
-            LiveSession.objects.filter(pk__in=gone).delete()
         if existing:
             MqttClient.objects.filter(pk__in=existing).update(last_connected=now)
     return True
