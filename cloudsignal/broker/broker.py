@@ -95,13 +95,14 @@ CLOSE_WAIT_SECONDS = 2.0
 # messages routed to the broadcast loop and not yet delivered. Past these the broker stops reading
 # from the publisher (TCP pushes back) instead of buffering without bound (stock amqtt grew by 67 MiB
 # in 5 s under a publisher faster than its broadcast loop).
-INBOUND_LIMIT = 100
-BROADCAST_LIMIT = 1000
+INBOUND_LIMIT = 1000
+BROADCAST_LIMIT = 10_000
 
 
 class Inbound(asyncio.Queue[Any]):
     """A session's `delivered_message_queue` (what its connection read, waiting to be routed), with
-    `room()` to wait on while it holds `limit` messages. Never refuses a message: the reader waits
+    `room()` to wait on once it holds `limit` messages, until it is down to half (so a reader that
+    waited reads a burst, not one message per wake-up). Never refuses a message: the reader waits
     before it reads more."""
 
     def __init__(self, limit: int) -> None:
@@ -117,9 +118,12 @@ class Inbound(asyncio.Queue[Any]):
 
     def get_nowait(self) -> Any:
         item = super().get_nowait()
-        if self.qsize() < self.limit:
+        if self.qsize() <= self.limit // 2:
             self._room.set()
         return item
+
+    def full_up(self) -> bool:
+        return not self._room.is_set()
 
     async def room(self) -> None:
         await self._room.wait()
@@ -292,7 +296,7 @@ class TenantHandler(BrokerProtocolHandler):
                 while running and running[0].done():
                     running.popleft()
                 inbound = session.delivered_message_queue
-                if isinstance(inbound, Inbound):
+                if isinstance(inbound, Inbound) and inbound.full_up():
                     await inbound.room()
                 try:
                     packet = await asyncio.wait_for(read_packet(reader, self.max_payload), keepalive)
