@@ -49,7 +49,8 @@ check: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy . && $(VENV)/bin/lint-imports
 
 # Our broker against stock amqtt 0.12.1 and Mosquitto (bench/broker_bench.py): one markdown table of
-# medians, every figure as JSON. About 10 minutes on 2 idle cores; BENCH_ARGS=--quick for about 4.
+# medians, every figure as JSON. About 12 minutes on 2 idle cores; BENCH_ARGS=--quick for about 5.
+# A recorded run, with the machine it ran on: bench/RESULTS.md.
 bench: $(VENV)/.dev-deps
 	$(PY) bench/broker_bench.py $(BENCH_ARGS)
 

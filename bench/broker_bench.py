@@ -1,8 +1,8 @@
 """`make bench`: our broker against stock amqtt 0.12.1 (no authentication) and Mosquitto, in one run.
 
     .venv/bin/python bench/broker_bench.py [--quick] [--rounds N] [--json PATH] [--py-spy DIR]
-    make bench                 # full run, about 10 minutes on a 2-core machine
-    make bench BENCH_ARGS=--quick
+    make bench                 # full run, about 12 minutes on a 2-core machine (bench/RESULTS.md)
+    make bench BENCH_ARGS=--quick   # about 5
 
 Starts three brokers on free loopback ports: ours (`manage.py runbroker` on a throwaway test
 database, with isolation and a workspace of 20 ACL rules), stock amqtt (bench/stock_amqtt.py) and
@@ -42,6 +42,12 @@ IDLE_TARGET = 10_000
 _soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
 os.environ.setdefault("CLOUDSIGNAL_MQTT_MAX_CONNECTIONS", str(3 * IDLE_TARGET))
+# All load comes from one loopback address standing in for a fleet: lift the caps that keep one
+# address from flooding logins (cloudsignal/broker/admission.py), or the cold reconnect would mostly
+# measure refusals (before this, 184 of 200 were refused with "login queue full").
+os.environ.setdefault("CLOUDSIGNAL_BROKER_LOGINS_PER_ADDRESS", "100000")
+os.environ.setdefault("CLOUDSIGNAL_BROKER_LOGIN_QUEUE", "100000")
+os.environ.setdefault("CLOUDSIGNAL_MQTT_UNAUTHENTICATED_PER_ADDRESS", "1000000")
 os.environ.setdefault("LOG_LEVEL", "ERROR")
 
 from broker_common import OtherProcess, connection, database_label  # noqa: E402
@@ -631,7 +637,7 @@ def machine() -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller counts, 10 s instead of 60 s (~4 min)")
+    parser.add_argument("--quick", action="store_true", help="smaller counts, 10 s instead of 60 s (~5 min)")
     parser.add_argument("--rounds", type=int, help="rounds per throughput figure (default 5, quick 3)")
     parser.add_argument("--json", type=Path, help="where to write the figures (default: a temporary file)")
     parser.add_argument("--py-spy", type=Path, metavar="DIR", help="profile our broker with py-spy into DIR")

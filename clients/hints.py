@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django import db
+from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 
@@ -55,7 +57,9 @@ def announce_changed(client_ids: Iterable[int]) -> SessionsEnded:
     outcome = SessionsEnded()
     ids = sorted({int(i) for i in client_ids if i is not None})
     if ids:
-        transaction.on_commit(lambda: _send({"op": "credentials-changed", "ids": ids}, outcome))
+        transaction.on_commit(
+            lambda: _send({"op": "credentials-changed", "ids": ids}, outcome, _broker_sockets())
+        )
     return outcome
 
 
@@ -63,7 +67,9 @@ def announce_rules_changed(workspace_ids: Iterable[int]) -> None:
     """Tell the broker, after commit, to reload the ACL rules of these workspaces."""
     ids = sorted({int(i) for i in workspace_ids})
     if ids:
-        transaction.on_commit(lambda: _send({"op": "rules-changed", "workspaces": ids}, SessionsEnded()))
+        transaction.on_commit(
+            lambda: _send({"op": "rules-changed", "workspaces": ids}, SessionsEnded(), _broker_sockets())
+        )
 
 
 def disconnect_session(live_session_id: int) -> SessionsEnded:
@@ -112,9 +118,10 @@ def clear_throttle(
     return None if answer is None else int(answer.get("cleared", 0))
 
 
-def ask(message: Mapping[str, object]) -> dict[str, Any] | None:
-    """Send one request to the broker and return its answer, or None if it cannot be reached."""
-    path = str(settings.BROKER_CONTROL_SOCKET)
+def ask(message: Mapping[str, object], path: str | None = None) -> dict[str, Any] | None:
+    """Send one request to the broker (at `path`, else the configured socket) and return its answer,
+    or None if it cannot be reached."""
+    path = path or str(settings.BROKER_CONTROL_SOCKET)
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(REPLY_TIMEOUT_SECONDS)
@@ -133,10 +140,28 @@ def ask(message: Mapping[str, object]) -> dict[str, Any] | None:
     return answer if isinstance(answer, dict) else None
 
 
-def _send(message: dict[str, object], outcome: SessionsEnded) -> None:
+def _send(message: dict[str, object], outcome: SessionsEnded, paths: list[str] | None = None) -> None:
+    """Send to the configured broker, or to each of `paths`, every answer awaited before this returns."""
     outcome.sent = True
-    answer = ask(message)
-    # Unreachable is not an error for the admin: the change is committed and reconciliation applies it.
-    if answer is not None:
-        outcome.count = int(answer.get("ended", 0))
-        outcome.broker_reachable = True
+    for path in paths or [str(settings.BROKER_CONTROL_SOCKET)]:
+        answer = ask(message, path)
+        # Unreachable is not an error for the admin: the change is committed and reconciliation
+        # applies it.
+        if answer is not None:
+            outcome.count = (outcome.count or 0) + int(answer.get("ended", 0))
+            outcome.broker_reachable = True
+
+
+def _broker_sockets() -> list[str]:
+    """The configured broker's control socket, then those of the other running brokers (each
+    registers its own in its BrokerNode row). Changes go to every one: a broker answers warm logins
+    from memory, so one that was not told could let a revoked credential in until it reconciles."""
+    configured = str(settings.BROKER_CONTROL_SOCKET)
+    # By name: clients.models imports this module.
+    nodes = apps.get_model("clients", "BrokerNode").objects
+    try:
+        others = list(nodes.running().values_list("control_socket", flat=True))
+    except db.Error as exc:
+        log.warning("running brokers not listed (%s); telling the configured one only", exc)
+        others = []
+    return [configured, *sorted({p for p in others if p and p != configured})]

@@ -211,6 +211,11 @@ BROKER_HEARTBEAT_SECONDS = 2
 BROKER_STALE_AFTER_SECONDS = 10
 
 
+class BrokerNodeQuerySet(models.QuerySet["BrokerNode"]):
+    def running(self) -> "BrokerNodeQuerySet":
+        return self.filter(heartbeat__gte=timezone.now() - timedelta(seconds=BROKER_STALE_AFTER_SECONDS))
+
+
 class BrokerNode(models.Model):
     """One running broker process. Its sessions count as live only while its heartbeat is fresh."""
 
@@ -218,6 +223,12 @@ class BrokerNode(models.Model):
     started = models.DateTimeField(default=timezone.now)
     heartbeat = models.DateTimeField(default=timezone.now)
     pid = models.PositiveIntegerField(default=0)
+    # Its control socket: every broker is told of a credential change (clients/hints.py), since each
+    # keeps verified credentials in memory. A database default, so a broker of an older release still
+    # starts beside this one (and then gets hints only through the configured socket).
+    control_socket = models.CharField(max_length=1024, blank=True, default="", db_default="")
+
+    objects = BrokerNodeQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"broker {self.pid} since {self.started:%Y-%m-%d %H:%M:%S}"

@@ -69,6 +69,13 @@ WS_BIND = env_str("CLOUDSIGNAL_WS_BIND") or MQTT_BIND
 # A socket that has not sent a complete CONNECT within this many seconds is closed.
 MQTT_CONNECT_TIMEOUT = env_int("CLOUDSIGNAL_MQTT_CONNECT_TIMEOUT", 10, minimum=1, maximum=600)
 MQTT_MAX_CONNECTIONS = env_int("CLOUDSIGNAL_MQTT_MAX_CONNECTIONS", 10_000, minimum=1, maximum=1_000_000)
+# A session's outgoing queue: bytes waiting for a device that reads slower than it is sent to. Past
+# this, its QoS 0 messages are dropped; a device that stays past it for MQTT_SLOW_SECONDS (or goes
+# past four times it) is disconnected as "too slow" (cloudsignal/broker/broker.py, Outbox).
+MQTT_MAX_QUEUED_BYTES = env_int(
+    "CLOUDSIGNAL_MQTT_MAX_QUEUED_BYTES", 1024 * 1024, minimum=64 * 1024, maximum=1024 * 1024 * 1024
+)
+MQTT_SLOW_SECONDS = env_int("CLOUDSIGNAL_MQTT_SLOW_SECONDS", 3, minimum=1, maximum=3600)
 # How often every session is checked against the database (catches lost hints).
 BROKER_RECONCILE_SECONDS = env_int("CLOUDSIGNAL_BROKER_RECONCILE_SECONDS", 3, minimum=1, maximum=300)
 # Threads that verify argon2 hashes; argon2 releases the GIL, so one per core is the useful most.

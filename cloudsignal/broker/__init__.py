@@ -3,9 +3,12 @@
 Run it with `manage.py runbroker` (or `manage.py serve`, which runs it beside the dashboard); tests and
 benchmarks use `runner.BrokerThread`.
 
-    broker.py      the amqtt subclass: the connection path, namespaced topics, QoS, retained, wills
+    broker.py      the amqtt subclass: the connection path, namespaced topics, QoS, retained, wills,
+                   each session's bounded outgoing queue (slow devices dropped as "too slow")
+    subscriptions.py  the subscription index: by workspace and topic level, not a scan of every filter
     sessions.py    the registry: live connections, pending logins, who owns each stored session
-    auth.py        `username@organization_id` + password -> Login or Refusal (argon2 in a thread, cache)
+    auth.py        `username@organization_id` + password -> Login or Refusal (argon2 in a thread); the
+                   verified credentials kept in memory, so warm logins need no database
     throttle.py    failed logins per username and address, growing back-off; refused before argon2
     admission.py   floods: per-address caps, the bounded login queue taken in turns, hung-up clients dropped
     revocation.py  ending the sessions of changed credentials: hints, re-checks, reconciliation
@@ -21,7 +24,7 @@ benchmarks use `runner.BrokerThread`.
     tls.py         the TLS context: the configured certificate or a self-signed one in the data dir
     config.py      listeners and limits, from settings
     blocking.py    thread pools that keep database and argon2 work off the event loop
-    runner.py      start/stop, in this loop or in a thread
+    runner.py      start/stop, in this loop or in a thread; uvloop where installed
 
 docs/amqtt-seam.md lists every amqtt internal the broker overrides or uses, and why;
 tests/broker/test_amqtt_seam.py checks that each still exists in the installed amqtt.

@@ -8,6 +8,7 @@ back is reconnected instead of failing forever.
 
 import asyncio
 import contextlib
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,9 +20,14 @@ T = TypeVar("T")
 
 
 class ThreadPool:
-    def __init__(self, threads: int, name: str) -> None:
+    def __init__(self, threads: int, name: str, *, nice: int = 0) -> None:
+        """`nice`: how much lower than the event loop these threads run, where the system allows it
+        (Linux schedules each thread on its own). Argon2 threads run lower, so the loop, which serves
+        every connected device, keeps a core while a fleet reconnects."""
         self._threads = threads
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+        self._executor = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix=name, initializer=_lower_priority, initargs=(nice,)
+        )
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(
@@ -52,3 +58,14 @@ def _with_fresh_connection[R](fn: Callable[..., R], args: tuple[Any, ...]) -> R:
         # The connection may be broken; the next job opens a new one.
         db.connections.close_all()
         raise
+    finally:
+        # Kept open for the thread's next job whatever CONN_MAX_AGE says (that is for web requests):
+        # reconnecting per job cost every warm login a connection. Broken ones still close above.
+        for connection in db.connections.all(initialized_only=True):
+            connection.close_at = None
+
+
+def _lower_priority(nice: int) -> None:
+    if nice and hasattr(os, "setpriority"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)

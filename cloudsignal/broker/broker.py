@@ -23,6 +23,7 @@ import logging
 import math
 import socket
 import ssl
+import time
 from collections import deque
 from collections.abc import Coroutine
 from functools import partial
@@ -77,6 +78,7 @@ from cloudsignal.broker.persistence import InFlight, Persistence, SessionRecord,
 from cloudsignal.broker.presence import Presence
 from cloudsignal.broker.revocation import Credential, Revoker, current_credentials, still_allowed
 from cloudsignal.broker.sessions import LiveConnection, SessionRegistry
+from cloudsignal.broker.subscriptions import SubscriptionIndex
 from cloudsignal.broker.throttle import Throttle
 from workspaces.models import Workspace
 
@@ -87,6 +89,44 @@ WEBSOCKET_PATH = "/mqtt"
 KEEPALIVE_GRACE = 1.5
 # How long a kick or take-over waits for the old connection to finish.
 CLOSE_WAIT_SECONDS = 2.0
+
+
+# Back-pressure towards publishers: messages read from one connection and not yet routed, and
+# messages routed to the broadcast loop and not yet delivered. Past these the broker stops reading
+# from the publisher (TCP pushes back) instead of buffering without bound (stock amqtt grew by 67 MiB
+# in 5 s under a publisher faster than its broadcast loop).
+INBOUND_LIMIT = 1000
+BROADCAST_LIMIT = 10_000
+
+
+class Inbound(asyncio.Queue[Any]):
+    """A session's `delivered_message_queue` (what its connection read, waiting to be routed), with
+    `room()` to wait on once it holds `limit` messages, until it is down to half (so a reader that
+    waited reads a burst, not one message per wake-up). Never refuses a message: the reader waits
+    before it reads more."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self._room = asyncio.Event()
+        self._room.set()
+
+    def put_nowait(self, item: Any) -> None:
+        super().put_nowait(item)
+        if self.qsize() >= self.limit:
+            self._room.clear()
+
+    def get_nowait(self) -> Any:
+        item = super().get_nowait()
+        if self.qsize() <= self.limit // 2:
+            self._room.set()
+        return item
+
+    def full_up(self) -> bool:
+        return not self._room.is_set()
+
+    async def room(self) -> None:
+        await self._room.wait()
 
 
 class TenantHandler(BrokerProtocolHandler):
@@ -105,6 +145,69 @@ class TenantHandler(BrokerProtocolHandler):
     said_disconnect = False
     violation = ""
     timed_out = False
+    # The outgoing queue's policy (BrokerOptions, set at CONNACK), and where this session stands: bytes
+    # of deliveries still waiting in tasks, QoS 0 messages dropped, since when it has been behind.
+    max_queued = 0
+    slow_seconds = 0.0
+    waiting_bytes = 0
+    dropped = 0
+    behind_since: float | None = None
+    too_slow = False
+
+    def queued(self) -> int:
+        """Bytes on their way to this device: written but not yet taken by its socket, plus deliveries
+        waiting in tasks (a QoS 1/2 message waiting its turn or its acknowledgement)."""
+        written = self.writer.queued() if isinstance(self.writer, MeteredWriter) else 0
+        return self.waiting_bytes + written
+
+    def admit(self, qos: int) -> bool:
+        """The outgoing queue's policy for one more message to this session; False: not sent.
+
+        Within `max_queued` bytes, everything is sent. Past it, QoS 0 messages are dropped (QoS 1/2
+        still queue: they were promised). A session that does not get back below half of it within
+        `slow_seconds`, or goes past four times it, is too slow: nothing more is queued and the
+        broker disconnects it (`too_slow` set).
+        """
+        if self.too_slow:
+            return False
+        queued = self.queued()
+        if queued <= self.max_queued:
+            # Caught up only once below half the limit: a device that takes just what the drops
+            # leave room for hovers at the limit, and stays behind.
+            if queued <= self.max_queued // 2:
+                self.behind_since = None
+            return True
+        now = time.monotonic()
+        if self.behind_since is None:
+            self.behind_since = now
+        if now - self.behind_since >= self.slow_seconds or queued > 4 * self.max_queued:
+            self.too_slow = True
+            return False
+        if qos == QOS_0:
+            self.dropped += 1
+            return False
+        return True
+
+    def send_now(self, topic: str, data: bytes | bytearray) -> bool:
+        """Write a QoS 0 message at once: no task, no lock, no drain (the queue policy bounds what
+        waits in the socket's buffer). False when that cannot keep the order (a packet is waiting for
+        the write lock) or the writer buffers until drain (WebSocket): send it the usual way."""
+        transport = self.writer.transport() if isinstance(self.writer, MeteredWriter) else None
+        if transport is None or self._write_lock.locked() or transport.is_closing():
+            return False
+        if self.prefix and topic.startswith(self.prefix):
+            assert self.writer is not None
+            self.writer.write(packets.qos0_publish(topic[len(self.prefix) :], data))
+        return True  # not this tenant's topic: dropped, as mqtt_publish would
+
+    def hold(self, task: "asyncio.Future[Any]", size: int) -> None:
+        """Count a delivery task's bytes as queued until it finishes."""
+        self.waiting_bytes += size
+
+        def settled(_task: "asyncio.Future[Any]") -> None:
+            self.waiting_bytes -= size
+
+        task.add_done_callback(settled)
 
     def handle_publish(self, publish_packet: PublishPacket) -> Coroutine[Any, Any, None]:
         header = publish_packet.variable_header
@@ -192,6 +295,9 @@ class TenantHandler(BrokerProtocolHandler):
                 self._reader_ready.set()
                 while running and running[0].done():
                     running.popleft()
+                inbound = session.delivered_message_queue
+                if isinstance(inbound, Inbound) and inbound.full_up():
+                    await inbound.room()
                 try:
                     packet = await asyncio.wait_for(read_packet(reader, self.max_payload), keepalive)
                 except TimeoutError:
@@ -276,13 +382,13 @@ class CloudSignalBroker(Broker):
         self.authenticator = Authenticator()
         self.acl = AclCache()
         self.registry = SessionRegistry()
-        self.presence = Presence(self.registry.connections)
+        self.presence = Presence(self.registry.connections, options.control_socket)
         self.history = ConnectionHistory(options.history_days)
         self.throttle = Throttle()
         self.unauthenticated = Unauthenticated(options.unauthenticated_per_address)
         # Logins (argon2) and everything else in separate pools, so a login burst never delays a
         # revocation.
-        self.login_pool = ThreadPool(options.login_threads, "broker-login")
+        self.login_pool = ThreadPool(options.login_threads, "broker-login", nice=10)
         self.control_pool = ThreadPool(2, "broker-control")
         self.login_queue = LoginQueue(
             self.login_pool,
@@ -295,6 +401,11 @@ class CloudSignalBroker(Broker):
         )
         self.hints = HintReceiver(options.control_socket, self.revoker, self.rules_changed, self.throttle)
         self.persistence = Persistence(self._session_record)
+        self._broadcast_queue = asyncio.Queue[dict[str, Any]](maxsize=BROADCAST_LIMIT)
+        # amqtt's dict of subscriptions, indexed by workspace and topic level.
+        self._subscriptions = SubscriptionIndex()
+        # Connections being closed for being too slow (a reference keeps each task alive).
+        self._closing: set[asyncio.Future[None]] = set()
 
     @property
     def ports(self) -> dict[str, int]:
@@ -481,6 +592,14 @@ class CloudSignalBroker(Broker):
         # Authenticate before anything else: stock amqtt let a failed login take over or wipe the
         # session of the client id it named, and left a ghost session behind.
         hints_before = self.revoker.hints_received
+        # A warm login (this password verified before, nothing changed since) is answered from memory:
+        # no database, no argon2, no place in the login queue. Any other password takes the full path,
+        # so failures are still verified, timed and throttled alike.
+        if parsed is not None and incoming.password is not None:
+            warm = self.authenticator.verified.login_for(parsed[1], parsed[0], incoming.password)
+            if warm is not None:
+                self.throttle.succeeded(org, name, remote_address)
+                return warm, hints_before
         try:
             outcome = await self.login_queue.run(
                 remote_address,
@@ -696,6 +815,8 @@ class CloudSignalBroker(Broker):
             ):
                 setattr(session, name, getattr(incoming, name))
             session.parent = 1
+        if session.delivered_message_queue.empty():
+            session.delivered_message_queue = Inbound(INBOUND_LIMIT)
         session.client_id = key
         session.username = incoming.username
         session.password = None  # not needed past the login; keep it out of memory dumps
@@ -712,6 +833,8 @@ class CloudSignalBroker(Broker):
         assert isinstance(handler, TenantHandler)
         handler.prefix = namespace.topic_prefix(login.workspace_id)
         handler.max_payload = self.options.max_payload_size
+        handler.max_queued = self.options.max_queued_bytes
+        handler.slow_seconds = self.options.slow_seconds
         handler.attach(session, reader, writer)
         self._sessions[key] = (session, handler)
         self.registry.owners[key] = login
@@ -780,6 +903,11 @@ class CloudSignalBroker(Broker):
 
     async def reconcile(self) -> int:
         """One round of the safety net. Returns the live connections it ended."""
+        verified = self.authenticator.verified
+        # Warm logins skip the database, so remembered credentials are checked here too, for a hint
+        # that was lost.
+        if len(verified):
+            verified.forget(await self.control_pool.run(verified.stale))
         ended = await self.revoker.reconcile()
         await self._forget_deleted_workspaces()
         return ended
@@ -967,15 +1095,12 @@ class CloudSignalBroker(Broker):
 
     async def _run_broadcast(self, running_tasks: Any) -> None:
         broadcast = await self._broadcast_queue.get()
-        topic = broadcast["topic"]
+        topic, data = broadcast["topic"], broadcast["data"]
         publish_qos = broadcast.get("qos")
-        # Every filter lives in some workspace's namespace; other workspaces' filters are skipped
-        # with one string comparison instead of a level-by-level match.
-        prefix = topic[: topic.find("/") + 1]
-        for topic_filter, subscriptions in list(self._subscriptions.items()):
-            if not topic_filter.startswith(prefix) or not self._matches(topic, topic_filter):
-                continue
-            for target, subscription_qos in subscriptions:
+        # Only the filters of the topic's workspace that could match it (subscriptions.py): stock
+        # amqtt matched every filter of every tenant, level by level.
+        for _filter, subscriptions in list(self._subscriptions.matching(topic)):
+            for target, subscription_qos in list(subscriptions):
                 # Stock amqtt delivered at the subscription QoS whatever the publish QoS was.
                 qos = subscription_qos if publish_qos is None else min(publish_qos, subscription_qos)
                 if not self._receive_allowed(target, topic):
@@ -988,10 +1113,36 @@ class CloudSignalBroker(Broker):
                             self._session_changed(target.client_id)
                     continue
                 handler = self._get_handler(target)
-                if handler is not None:
-                    running_tasks.append(
-                        asyncio.ensure_future(handler.mqtt_publish(topic, broadcast["data"], qos, False))
-                    )
+                if not isinstance(handler, TenantHandler):
+                    continue
+                # Stock amqtt queued without bound for a device that stopped reading.
+                if not handler.admit(qos):
+                    if handler.too_slow:
+                        self._disconnect_too_slow(target, handler)
+                    continue
+                # QoS 0 is written at once; stock amqtt made a task per message per subscriber.
+                if qos == QOS_0 and handler.send_now(topic, data):
+                    continue
+                task = asyncio.ensure_future(handler.mqtt_publish(topic, data, qos, False))
+                handler.hold(task, len(data))
+                running_tasks.append(task)
+
+    def _disconnect_too_slow(self, session: Session, handler: TenantHandler) -> None:
+        conn = self.registry.connections.get(session.client_id or "")
+        if conn is None or conn.handler is not handler or conn.end_reason:
+            return
+        conn.end_reason = Reason.TOO_SLOW
+        conn.end_detail = f"{handler.queued():,} bytes waiting; {handler.dropped:,} QoS 0 messages dropped"
+        log.info("closing %s: too slow (%s)", quoted(conn.key), conn.end_detail)
+        # Dropped, not flushed: what waits for it is what it could not take. Its reader loop then
+        # ends as for a lost connection (its will is published).
+        transport = handler.writer.transport() if isinstance(handler.writer, MeteredWriter) else None
+        if transport is not None:
+            transport.abort()
+            return
+        closing = asyncio.ensure_future(self._close_connection(conn))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
 
     async def _publish_retained_messages_for_subscription(
         self, subscription: tuple[str, int], session: Session

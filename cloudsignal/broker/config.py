@@ -43,6 +43,8 @@ class BrokerOptions:
     connect_timeout: float = _setting("MQTT_CONNECT_TIMEOUT")
     # Per listener.
     max_connections: int = _setting("MQTT_MAX_CONNECTIONS")
+    max_queued_bytes: int = _setting("MQTT_MAX_QUEUED_BYTES")
+    slow_seconds: float = _setting("MQTT_SLOW_SECONDS")
     reconcile_seconds: float = _setting("BROKER_RECONCILE_SECONDS")
     login_threads: int = _setting("BROKER_LOGIN_THREADS")
     login_queue: int = _setting("BROKER_LOGIN_QUEUE")

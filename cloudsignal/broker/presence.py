@@ -12,8 +12,9 @@ import logging
 import os
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from clients.models import (
@@ -30,8 +31,9 @@ log = logging.getLogger(__name__)
 
 
 class Presence:
-    def __init__(self, live: dict[str, LiveConnection]) -> None:
+    def __init__(self, live: dict[str, LiveConnection], control_socket: Path) -> None:
         self._live = live
+        self._control_socket = str(control_socket)
         self._pool = ThreadPool(1, "presence")
         self._queue: list[tuple[bool, LiveConnection]] = []
         self._wake = asyncio.Event()
@@ -39,7 +41,7 @@ class Presence:
         self.node_id = uuid.uuid4()
 
     async def start(self) -> None:
-        await self._pool.run(_register_node, self.node_id)
+        await self._pool.run(_register_node, self.node_id, self._control_socket)
         self._tasks = [asyncio.create_task(self._write_loop()), asyncio.create_task(self._heartbeat_loop())]
 
     async def stop(self) -> None:
@@ -93,7 +95,7 @@ class Presence:
         """Our node row is gone: another broker took us for dead (we were paused too long) and
         deleted it with our sessions' rows. Put both back."""
         log.warning("broker node %s was removed; registering again", self.node_id)
-        await self._pool.run(_register_node, self.node_id)
+        await self._pool.run(_register_node, self.node_id, self._control_socket)
         for conn in self._live.values():
             conn.row_id = None
             self.connected(conn)
@@ -112,31 +114,49 @@ def _write(node_id: uuid.UUID, batch: list[tuple[bool, LiveConnection]]) -> bool
         # SQLite a foreign key error would only show at commit and fail the whole batch.
         wanted = {conn.login.client_pk for is_new, conn in batch if is_new}
         existing = set(MqttClient.objects.filter(pk__in=wanted).values_list("pk", flat=True))
-        for is_new, conn in batch:
-            if id(conn) in came and id(conn) in went:
-                continue
-            if is_new and conn.login.client_pk in existing:
-                row = LiveSession.objects.create(
+        # Ended rows first: a device reconnecting with the same client id within one batch gets a new
+        # row for the same (node, client, client id).
+        gone = [
+            conn.row_id
+            for is_new, conn in batch
+            if not is_new and id(conn) not in came and conn.row_id is not None
+        ]
+        if gone:
+            LiveSession.objects.filter(pk__in=gone).delete()
+        new = [
+            (
+                conn,
+                LiveSession(
                     node_id=node_id,
                     client_id=conn.login.client_pk,
                     mqtt_client_id=conn.device_client_id[:256],
                     remote_address=conn.remote_address[:100],
                     listener=conn.listener,
                     connected_since=conn.connected_since,
-                )
-                conn.row_id = row.pk
-            elif not is_new and conn.row_id is not None:
-                LiveSession.objects.filter(pk=conn.row_id).delete()
+                ),
+            )
+            for is_new, conn in batch
+            if is_new and id(conn) not in went and conn.login.client_pk in existing
+        ]
+        # One statement per batch where the database returns the new rows' ids (PostgreSQL, SQLite
+        # 3.35+), one per row elsewhere.
+        if connection.features.can_return_rows_from_bulk_insert:
+            LiveSession.objects.bulk_create([row for _conn, row in new])
+        else:
+            for _conn, row in new:
+                row.save()
+        for conn, row in new:
+            conn.row_id = row.pk
         if existing:
             MqttClient.objects.filter(pk__in=existing).update(last_connected=now)
     return True
 
 
-def _register_node(node_id: uuid.UUID) -> None:
+def _register_node(node_id: uuid.UUID, control_socket: str) -> None:
     """Create this broker's node row, after deleting nodes that stopped beating (crashed brokers)."""
     cutoff = timezone.now() - timedelta(seconds=BROKER_STALE_AFTER_SECONDS)
     BrokerNode.objects.filter(heartbeat__lt=cutoff).delete()
-    BrokerNode.objects.create(id=node_id, pid=os.getpid())
+    BrokerNode.objects.create(id=node_id, pid=os.getpid(), control_socket=control_socket)
 
 
 def _beat(node_id: uuid.UUID) -> bool:

@@ -59,17 +59,20 @@ def test_a_username_guessed_from_an_address_is_refused_before_any_password_work(
     org: Organization, make_client: MakeClient, broker: BrokerThread
 ) -> None:
     """After the free failures, the username is refused from that address even with the right
-    password, with no argon2 work; other addresses are unaffected; an admin can lift it."""
+    password, with no argon2 work, even though that password is remembered for warm logins; other
+    addresses are unaffected; an admin can lift it."""
     client, password = make_client(org, "sensor-1")
     throttle = core(broker).throttle
     throttle.base_backoff = 60.0  # long enough that no slow machine sees it expire mid-test
     port = broker.ports["mqtt"]
+    assert login(port, client.full_username, password) == 0  # verified once: warm from now on
     for _ in range(throttle.free_failures + 1):
         assert login(port, client.full_username, "wrong-password") == 4
-    ran = core(broker).login_queue.ran
+    ran, served = core(broker).login_queue.ran, core(broker).authenticator.verified.served
     assert login(port, client.full_username, password) == 3
     assert login(port, client.full_username, "another-guess") == 3
     assert core(broker).login_queue.ran == ran  # refused before the queue: no argon2 at all
+    assert core(broker).authenticator.verified.served == served  # nor from memory
     assert login(port, client.full_username, password, source=FLOODER) == 0
 
     [entry] = hints.throttled(org.id, "sensor-1") or []

@@ -224,3 +224,12 @@ def test_amqtt_writes_each_packet_with_one_write() -> None:
     packet = PublishPacket.build("a/b", b"payload", None, False, 0, False)
     asyncio.run(packet.to_stream(Recorder()))
     assert len(writes) == 1 and writes[0][0] >> 4 == 3
+
+
+def test_the_internals_of_the_delivery_path_still_exist() -> None:
+    """The subscription index replaces `_subscriptions` once, in __init__: stock `start` must only
+    clear it (a new dict there would silently bypass the index). A QoS 0 message is written at once
+    only when no packet waits for the handler's `_write_lock`."""
+    assert "self._subscriptions: dict" in inspect.getsource(Broker.__init__)
+    assert "self._subscriptions =" not in inspect.getsource(Broker.start)
+    assert "self._write_lock" in inspect.getsource(BrokerProtocolHandler.__mro__[1].__init__)

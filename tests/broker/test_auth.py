@@ -21,6 +21,8 @@ from cloudsignal.broker.auth import (
     Refusal,
     split_username,
 )
+from cloudsignal.broker.runner import BrokerThread
+from tests.broker.devices import Device
 from workspaces.models import Organization
 
 pytestmark = pytest.mark.django_db
@@ -194,3 +196,44 @@ def test_a_database_error_refuses_with_server_unavailable(
     monkeypatch.setattr(MqttClient.objects, "by_username", broken)
     outcome = Authenticator().check(client.full_username, password)
     assert outcome == Refusal(SERVER_UNAVAILABLE, "database unavailable")
+
+
+def test_a_verification_that_raced_a_change_is_not_remembered(
+    org: Organization, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hint forgetting a credential while its password is being verified wins: that verification
+    (which may have read the row before the change) is not kept for warm logins."""
+    client, password = make_client(org, "sensor-1")
+    auth = Authenticator()
+    real_check = MqttClient.check_password
+
+    def check_then_hint(self: MqttClient, secret: str) -> bool:
+        verified = real_check(self, secret)
+        auth.verified.forget([self.pk])
+        return verified
+
+    monkeypatch.setattr(MqttClient, "check_password", check_then_hint)
+    assert isinstance(auth.check(client.full_username, password), Login)
+    assert auth.verified.login_for(org.id, "sensor-1", password) is None
+    monkeypatch.setattr(MqttClient, "check_password", real_check)
+    assert isinstance(auth.check(client.full_username, password), Login)
+    assert auth.verified.login_for(org.id, "SENSOR-1", password) is not None
+    assert auth.verified.login_for(org.id, "sensor-1", "not-it") is None
+
+
+def test_a_warm_login_needs_neither_the_database_nor_the_login_queue(
+    org: Organization, make_client: MakeClient, device: Callable[..., Device], broker: BrokerThread
+) -> None:
+    """A password verified before logs in from the broker's memory; a wrong one still takes the full
+    path (argon2 in the queue), like any failure."""
+    client, password = make_client(org, "sensor-1")
+    core = broker.broker
+    assert core is not None
+    first = device(client.full_username, password, "a")
+    assert first.connect() == 0
+    first.close()
+    ran, served = core.login_queue.ran, core.authenticator.verified.served
+    assert device(client.full_username, password, "b").connect() == 0
+    assert (core.login_queue.ran, core.authenticator.verified.served) == (ran, served + 1)
+    assert device(client.full_username, "wrong-password-1", "c").connect() == 4
+    assert (core.login_queue.ran, core.authenticator.verified.served) == (ran + 1, served + 1)

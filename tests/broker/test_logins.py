@@ -119,9 +119,12 @@ def test_a_database_outage_refuses_logins_with_server_unavailable_and_spares_liv
     device: MakeDevice,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """A login that needs the database gets CONNACK 3 while it is away; a credential verified before
+    still logs in from the broker's memory (nothing can be revoked while nothing can commit)."""
     from django import db
 
     client, password = make_client(org, "sensor-1")
+    other, other_password = make_client(org, "sensor-2")
     live = device(client.full_username, password, "live")
     assert live.connect() == 0
     assert live.subscribe("t", 1) == 1
@@ -130,11 +133,12 @@ def test_a_database_outage_refuses_logins_with_server_unavailable_and_spares_liv
         raise db.OperationalError("the database went away")
 
     monkeypatch.setattr(MqttClient.objects, "by_username", unavailable)
-    assert device(client.full_username, password, "new").connect() == 3
+    assert device(other.full_username, other_password, "new").connect() == 3
+    assert device(client.full_username, password, "warm").connect() == 0
     monkeypatch.undo()
     live.publish("t", b"still here", qos=1)
     assert live.expect().payload == b"still here"
-    assert device(client.full_username, password, "new").connect() == 0
+    assert device(other.full_username, other_password, "new").connect() == 0
 
 
 @pytest.mark.skipif(shutil.which("mosquitto_pub") is None, reason="mosquitto_pub is not installed")

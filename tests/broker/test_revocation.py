@@ -8,7 +8,7 @@ import pytest
 from django.db import transaction
 
 from clients import hints
-from clients.models import ConnectionRecord, LiveSession, MqttClient
+from clients.models import BrokerNode, ConnectionRecord, LiveSession, MqttClient
 from clients.provisioning import reset_password
 from cloudsignal.broker.auth import Login, Refusal
 from cloudsignal.broker.runner import BrokerThread
@@ -162,14 +162,20 @@ def test_a_change_whose_hint_was_lost_is_caught_by_reconciliation(
     settings: object,
 ) -> None:
     """The database is the truth: a change made while the broker could not be told still ends the
-    session within the reconcile interval (1 s here)."""
+    session within the reconcile interval (1 s here), and the credential it had verified (kept in
+    memory for warm logins) is forgotten by then too."""
     client, password = make_client(org, "sensor-1")
     d = device(client.full_username, password, "a")
     assert d.connect() == 0
+    assert broker.broker is not None
+    assert broker.broker.authenticator.verified.client_pks() == [client.pk]
+    # Lost: neither the configured socket nor the one the broker registered answers.
     settings.BROKER_CONTROL_SOCKET = control_socket.with_name("nobody-listens.sock")  # type: ignore[attr-defined]
+    BrokerNode.objects.update(control_socket="")
     outcome = client.disable()
     assert outcome.broker_reachable is False
     assert d.wait_disconnected(3)
+    assert broker.broker.authenticator.verified.client_pks() == []
     assert device(client.full_username, password, "a").connect() == 5  # disabled, right password
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from clients.models import BrokerNode, LiveSession, MqttClient
 from clients.provisioning import reset_password
+from cloudsignal.broker.runner import BrokerThread
 from tests.broker.devices import Device
 from tests.support.broker_process import BrokerProcess
 from tests.support.waiting import wait_for
@@ -137,4 +138,47 @@ def test_sigterm_stops_the_broker_cleanly_and_removes_its_presence(
         assert not LiveSession.objects.filter(client=client).exists()
         assert not process.socket.exists()
     finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_every_broker_process_forgets_a_changed_credential_before_the_change_returns(
+    org: Organization,
+    make_client: MakeClient,
+    broker: BrokerThread,
+) -> None:
+    """Two brokers: the dashboard's socket points at one (a thread here), a device logs in at the
+    other (a process, its reconciliation slowed to 5 minutes so only the hint can act in time). The
+    second broker answers warm logins from memory, yet once a revoking change returns, the old
+    credential is refused there at once: every running broker is told (clients/hints.py)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="cs-"))
+    other = BrokerProcess(data_dir, CLOUDSIGNAL_BROKER_RECONCILE_SECONDS="300")
+    made: list[Device] = []
+
+    def devices(port: int, username: str, password: str, client_id: str) -> Device:
+        made.append(Device(port, username, password, client_id))
+        return made[-1]
+
+    try:
+        port = other.ports["mqtt"]
+        wait_for(lambda: BrokerNode.objects.filter(control_socket=str(other.socket)).exists())
+        changes: dict[str, Callable[[MqttClient], object]] = {
+            name: REVOCATIONS[name] for name in ("delete", "disable", "reset", "rename")
+        }
+        for n, (change, make_change) in enumerate(changes.items()):
+            client, password = make_client(org, f"sensor-{n}")
+            username = client.full_username
+            for attempt in range(2):  # the second login is warm: from the other broker's memory
+                d = devices(port, username, password, f"dev-{attempt}")
+                assert d.connect() == 0
+                d.close()
+            outcome = make_change(client)
+            ended = outcome[1] if isinstance(outcome, tuple) else outcome
+            assert ended.broker_reachable  # type: ignore[union-attr]
+            assert devices(port, username, password, "late").connect() == (5 if change == "disable" else 4), (
+                change
+            )
+    finally:
+        for d in made:
+            d.close()
+        other.stop()
         shutil.rmtree(data_dir, ignore_errors=True)

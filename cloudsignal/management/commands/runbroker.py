@@ -13,14 +13,14 @@ from django.core.management.base import BaseCommand
 
 from cloudsignal.broker.broker import WEBSOCKET_PATH
 from cloudsignal.broker.config import options_from_settings
-from cloudsignal.broker.runner import start_broker
+from cloudsignal.broker.runner import event_loop_name, run, start_broker
 
 
 class Command(BaseCommand):
     help = "Run the MQTT broker (TCP, TLS and WebSocket listeners) until SIGTERM or Ctrl-C."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        asyncio.run(self._serve())
+        run(self._serve())
 
     async def _serve(self) -> None:
         options = options_from_settings()
@@ -39,6 +39,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"MQTT broker listening on {listener.name}://{listener.host}:{ports[listener.name]}{path}"
             )
+        self.stdout.write(f"Event loop: {event_loop_name()}")
         self.stdout.write("broker ready " + " ".join(f"{name}={port}" for name, port in ports.items()))
         self.stdout.flush()
         try:
