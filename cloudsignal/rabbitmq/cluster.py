@@ -148,10 +148,12 @@ class Cluster:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(node.process.pid, signal.SIGKILL)
 
-    def stop(self) -> None:
+    def stop(self, *, graceful: bool = True) -> None:
+        """Stop every node and delete the directory. Not graceful: SIGKILL at once (a throwaway
+        cluster whose data goes with it; saves the seconds RabbitMQ takes to shut down)."""
         for node in self.nodes:
             if node.running:
-                os.killpg(node.process.pid, signal.SIGTERM)  # type: ignore[union-attr]
+                os.killpg(node.process.pid, signal.SIGTERM if graceful else signal.SIGKILL)  # type: ignore[union-attr]
         for node in self.nodes:
             self.stop_node(node)
         shutil.rmtree(self.directory, ignore_errors=True)
