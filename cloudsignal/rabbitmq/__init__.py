@@ -5,5 +5,6 @@ CloudSignal over HTTP who may log in and what they may do.
     management.py  RabbitMQ's management API, on whichever node answers
     engine.py      clients.engine's interface for this engine: ending sessions, listing them
     vhosts.py      one vhost per workspace (ws-<id>), created and deleted with the workspace
+    reconcile.py   closing what the database no longer allows (a lost revocation), every few seconds
     cluster.py     a cluster of our own on loopback (`make cluster`, the cluster tests, the bench)
 """

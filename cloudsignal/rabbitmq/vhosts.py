@@ -2,15 +2,13 @@
 (RabbitMQ then closes the connections inside). A rename changes nothing: the name is the id.
 
 Signals, because workspaces are created by the workspaces app, which must not know which broker
-runs; sync() repairs whatever a change made while no node answered (`serve` runs it every
-SYNC_SECONDS, and `manage.py cluster` once the cluster is up).
+runs; sync() repairs whatever a change made while no node answered (`serve` runs it with each
+reconciliation, reconcile.py, and `manage.py cluster` once the cluster is up).
 """
 
 import logging
-import time
 from typing import Any
 
-from django import db
 from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
@@ -20,8 +18,6 @@ from cloudsignal.rabbitmq.management import Management, Unreachable
 from workspaces.models import Workspace
 
 log = logging.getLogger(__name__)
-
-SYNC_SECONDS = 30
 
 
 def sync(api: Management | None = None) -> tuple[int, int]:
@@ -36,18 +32,6 @@ def sync(api: Management | None = None) -> tuple[int, int]:
     for name in stale:
         api.delete_vhost(name)
     return len(wanted - present), len(stale)
-
-
-def keep_in_sync() -> None:
-    """sync() every SYNC_SECONDS, for as long as the process runs (a daemon thread of `serve`)."""
-    while True:
-        try:
-            sync()
-        except (Unreachable, db.Error) as exc:
-            log.warning("RabbitMQ vhosts not synchronised: %s", exc)
-        finally:
-            db.connections.close_all()
-        time.sleep(SYNC_SECONDS)
 
 
 def _workspace_saved(sender: Any, instance: Workspace, created: bool, **kwargs: Any) -> None:

@@ -151,3 +151,10 @@ def test_a_filter_is_granted_whole_only_when_every_topic_in_it_is_allowed(
     policy = compile_policy(default, rules)
     decision = policy.grants_every_topic(username="u", client_id="c", topic_filter=topic_filter)
     assert decision.allowed is granted
+
+
+def test_the_first_connection_help_shows_the_workspace_prefix(
+    rabbit_settings: None, org: Organization, owner_client: Client
+) -> None:
+    page = owner_client.get("/help/first-connection/").content.decode()
+    assert f"ws-{org.default_workspace.pk}:agent-research-01@{org.pk}" in page

@@ -14,6 +14,7 @@ from acl.language import ALLOW, DENY, PUBLISH, RuleSpec
 from clients.models import AclRule, MqttClient
 from clients.provisioning import delete_workspace
 from cloudsignal.rabbitmq.engine import vhost_of
+from cloudsignal.rabbitmq.reconcile import reconcile
 from tests.broker.devices import Device
 from tests.rabbitmq.conftest import RunningCluster, sync_vhosts
 from tests.support.waiting import wait_for
@@ -213,6 +214,22 @@ def test_a_workspace_gets_a_vhost_and_loses_it_with_its_deletion(
     assert vhost in management.vhosts()
     delete_workspace(workspace)
     assert vhost not in management.vhosts()
+
+
+def test_reconciliation_closes_what_a_lost_revocation_left_open(
+    rabbitmq: RunningCluster, tenant: Callable[..., MqttClient], device: Callable[..., Device]
+) -> None:
+    """A change RabbitMQ never heard of (here: written past the model's verbs) is caught by the next
+    reconciliation, which closes the session the database no longer allows, and only that one."""
+    client, other = tenant("sensor-1"), tenant("sensor-2")
+    stale, fine = device(rabbitmq.mqtt_ports[0], client), device(rabbitmq.mqtt_ports[1], other)
+    assert stale.connect() == 0
+    assert fine.connect() == 0
+    MqttClient.objects.filter(pk=client.pk).update(enabled=False)
+    # The listing reconcile() reads is RabbitMQ's statistics, a second or two late.
+    wait_for(lambda: reconcile() or stale.disconnected.is_set(), timeout=15.0, interval=0.5)
+    assert stale.wait_disconnected(2.0)
+    assert fine.flush() == []
 
 
 def test_with_node_b_stopped_node_a_keeps_working(

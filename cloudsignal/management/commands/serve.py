@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError, connections
 
 from cloudsignal.listen import bind_tcp
-from cloudsignal.rabbitmq import vhosts
+from cloudsignal.rabbitmq import reconcile
 from workspaces import audit
 from workspaces.onboarding import setup_token
 
@@ -65,7 +65,7 @@ class Command(BaseCommand):
             threading.Thread(target=self._watch_broker, args=(broker, server), daemon=True).start()
         threading.Thread(target=prune_audit_daily, daemon=True).start()
         if not embedded:
-            threading.Thread(target=vhosts.keep_in_sync, daemon=True).start()
+            threading.Thread(target=reconcile.keep_in_step, daemon=True).start()
         self.stdout.write(f"CloudSignal dashboard on http://{host}:{port}/", ending="\n")
         if not get_user_model().objects.exists():
             # The first run's only way in: whoever can read this console (or `docker compose logs`).
