@@ -32,9 +32,7 @@ def _is_exempt(path: str, setup_path: str) -> bool:
     # The REST API answers for itself (401 without a key; no key exists before setup anyway), and so
     # do RabbitMQ's auth questions (deny: no credential exists before setup).
     return (
-        path == setup_path
-        or path.startswith(("/static/", "/api/", "/rabbitmq-auth/"))
-        or path == "/healthz"
+        path == setup_path or path.startswith(("/static/", "/api/", "/rabbitmq-auth/")) or path == "/healthz"
     )
 
 
