@@ -158,3 +158,8 @@ def test_the_first_connection_help_shows_the_workspace_prefix(
 ) -> None:
     page = owner_client.get("/help/first-connection/").content.decode()
     assert f"ws-{org.default_workspace.pk}:agent-research-01@{org.pk}" in page
+
+
+def test_the_client_page_shows_the_username_devices_send(sensor: MqttClient, owner_client: Client) -> None:
+    page = owner_client.get(f"/clients/{sensor.pk}/").content.decode().replace("<wbr>", "")
+    assert f"ws-{sensor.workspace_id}:{sensor.full_username}" in page
