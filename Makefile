@@ -9,7 +9,7 @@ FIND_PYTHON := for c in $$PYTHON python3.14 python3.13 python3.12 python3 $$(ls 
 	  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys, venv; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$c; exit 0; fi; \
 	done; echo "No Python 3.12 or newer found (tried python3.13, python3.12, python3 and pyenv). Install one, or set PYTHON=/path/to/python3.12." >&2; exit 1
 
-.PHONY: run test check lint format clean bench
+.PHONY: run test check lint format clean bench cluster
 
 $(VENV)/bin/python:
 	@py=$$($(FIND_PYTHON)) && echo "Creating $(VENV) with $$py" && $$py -m venv $(VENV)
@@ -26,6 +26,12 @@ $(VENV)/.dev-deps: requirements-dev.lock | $(VENV)/bin/python
 run: $(VENV)/.run-deps
 	$(PY) manage.py migrate --noinput
 	exec $(PY) manage.py serve
+
+# A two-node RabbitMQ cluster on loopback (Debian's rabbitmq-server, installed if missing) with the
+# dashboard governing it (CLOUDSIGNAL_BROKER=rabbitmq). Ctrl-C stops it all.
+cluster: $(VENV)/.run-deps
+	$(PY) manage.py migrate --noinput
+	exec $(PY) manage.py cluster
 
 # axe-core for the browser tests' accessibility scan, exactly as package-lock.json says. A stamp file:
 # npm gives installed files a fixed old mtime, so the package itself cannot tell make it is current.

@@ -300,6 +300,21 @@ class Policy:
         self._cache[key] = decision
         return decision
 
+    def grants_every_topic(self, *, username: str, client_id: str, topic_filter: str) -> Decision:
+        """May this client subscribe to `topic_filter` on a broker that decides once per subscription
+        and never checks a delivery on its own topic (RabbitMQ)? Only when every topic the filter
+        matches is allowed: a deny rule touching any part of it refuses, and a part no allow rule
+        takes is left to the default."""
+        if problem := validate_filter(topic_filter):
+            return Decision(False, f"invalid topic: {problem}", None)
+        filt = topic_filter.split("/")
+        for levels, allow, decision in self._rules_for(username, client_id, SUBSCRIBE):
+            if _covers(levels, filt):
+                return decision
+            if not allow and _overlaps(levels, filt):
+                return Decision(False, f"{decision.reason} (part of the filter)", decision.rule_id)
+        return self._default_decision
+
     def _decide(self, username: str, client_id: str, action: str, topic: str) -> Decision:
         if action == PUBLISH:
             problem = validate_topic_name(topic)

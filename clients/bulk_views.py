@@ -12,8 +12,9 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from clients.hints import SessionsEnded
-from clients.models import LiveSession, MqttClient
+from clients import engine
+from clients.engine import SessionsEnded
+from clients.models import MqttClient
 from workspaces.access import require_change
 from workspaces.http import AuthedRequest, done, render_dialog
 
@@ -54,7 +55,7 @@ def bulk(request: AuthedRequest, verb: str) -> HttpResponse:
             event="clientsChanged",
             next_url=reverse("clients:list"),
         )
-    live = LiveSession.objects.alive().filter(client__in=clients).count() if ends_sessions else 0
+    live = sum(engine.current().count_by_client(clients).values()) if ends_sessions else 0
     context = {
         "nav": "clients",
         "verb": verb,

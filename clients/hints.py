@@ -1,5 +1,6 @@
-"""Sending hints: the one channel from the dashboard and the command line to the broker ("these
-credentials changed"). The broker's receiving end is cloudsignal/broker/hints.py.
+"""Sending hints: the embedded engine's channel (clients/embedded.py) from the dashboard and the
+command line to the broker ("these credentials changed"). The broker's receiving end is
+cloudsignal/broker/hints.py.
 
 The database is the truth and this is only a hint. After a change commits we send the changed
 client ids over a unix socket in the data dir; the broker re-reads those rows and ends sessions whose
@@ -12,81 +13,25 @@ import json
 import logging
 import socket
 import uuid
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 from django import db
 from django.apps import apps
 from django.conf import settings
-from django.db import transaction
+
+from clients.engine import SessionsEnded, Throttled
 
 log = logging.getLogger(__name__)
 
 REPLY_TIMEOUT_SECONDS = 2.0
 
 
-@dataclass
-class SessionsEnded:
-    """How many live sessions the broker ended for a change; None until answered or if unreachable."""
-
-    count: int | None = None
-    broker_reachable: bool = False
-    sent: bool = field(default=False, repr=False)
-
-    @classmethod
-    def total(cls, parts: Iterable["SessionsEnded"]) -> "SessionsEnded":
-        """What several changes ended together (a bulk action), as one outcome."""
-        sent = [p for p in parts if p.sent]
-        reachable = bool(sent) and all(p.broker_reachable for p in sent)
-        count = sum(p.count or 0 for p in sent) if reachable else None
-        return cls(count=count, broker_reachable=reachable, sent=bool(sent))
-
-    def describe(self) -> str:
-        if not self.sent:
-            return ""
-        if not self.broker_reachable:
-            return "The broker is not running; its sessions are checked against this change when it starts."
-        if self.count == 1:
-            return "1 live session was disconnected."
-        return f"{self.count} live sessions were disconnected."
-
-
-def announce_changed(client_ids: Iterable[int]) -> SessionsEnded:
-    """Tell the broker, once the current transaction commits, that these credentials changed."""
-    outcome = SessionsEnded()
-    ids = sorted({int(i) for i in client_ids if i is not None})
-    if ids:
-        transaction.on_commit(
-            lambda: _send({"op": "credentials-changed", "ids": ids}, outcome, _broker_sockets())
-        )
-    return outcome
-
-
-def announce_rules_changed(workspace_ids: Iterable[int]) -> None:
-    """Tell the broker, after commit, to reload the ACL rules of these workspaces."""
-    ids = sorted({int(i) for i in workspace_ids})
-    if ids:
-        transaction.on_commit(
-            lambda: _send({"op": "rules-changed", "workspaces": ids}, SessionsEnded(), _broker_sockets())
-        )
-
-
 def disconnect_session(live_session_id: int) -> SessionsEnded:
     """Ask the broker to drop one live session now (a plain kick: the device may reconnect)."""
     outcome = SessionsEnded()
-    _send({"op": "disconnect-session", "session": int(live_session_id)}, outcome)
+    send({"op": "disconnect-session", "session": int(live_session_id)}, outcome)
     return outcome
-
-
-@dataclass(frozen=True)
-class Throttled:
-    """A username (from one address) or an address that the broker refuses logins from for now."""
-
-    username: str | None  # None: the address, whatever the username
-    address: str
-    failures: int
-    seconds_left: float
 
 
 def throttled(organization_id: uuid.UUID, username: str | None = None) -> list[Throttled] | None:
@@ -140,10 +85,12 @@ def ask(message: Mapping[str, object], path: str | None = None) -> dict[str, Any
     return answer if isinstance(answer, dict) else None
 
 
-def _send(message: dict[str, object], outcome: SessionsEnded, paths: list[str] | None = None) -> None:
-    """Send to the configured broker, or to each of `paths`, every answer awaited before this returns."""
+def send(message: dict[str, object], outcome: SessionsEnded, *, every_broker: bool = False) -> None:
+    """Send a hint and fill in `outcome` with the answers: to the configured broker, or to every
+    running one, each answer awaited before this returns."""
+    paths = broker_sockets() if every_broker else [str(settings.BROKER_CONTROL_SOCKET)]
     outcome.sent = True
-    for path in paths or [str(settings.BROKER_CONTROL_SOCKET)]:
+    for path in paths:
         answer = ask(message, path)
         # Unreachable is not an error for the admin: the change is committed and reconciliation
         # applies it.
@@ -152,7 +99,7 @@ def _send(message: dict[str, object], outcome: SessionsEnded, paths: list[str] |
             outcome.broker_reachable = True
 
 
-def _broker_sockets() -> list[str]:
+def broker_sockets() -> list[str]:
     """The configured broker's control socket, then those of the other running brokers (each
     registers its own in its BrokerNode row). Changes go to every one: a broker answers warm logins
     from memory, so one that was not told could let a revoked credential in until it reconciles."""

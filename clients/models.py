@@ -26,8 +26,8 @@ from acl.language import (
     compile_policy,
     compile_stored,
 )
-from clients import credentials
-from clients.hints import SessionsEnded, announce_changed, announce_rules_changed, disconnect_session
+from clients import credentials, engine
+from clients.engine import Credential, SessionsEnded
 from workspaces import audit
 from workspaces.models import Organization, Workspace
 
@@ -97,6 +97,15 @@ class MqttClient(models.Model):
     def full_username(self) -> str:
         return f"{self.username}@{self.organization_id}"
 
+    @property
+    def device_username(self) -> str:
+        """What a device sends as its MQTT username: full_username, with the workspace before it
+        where the engine needs it (RabbitMQ picks a vhost by it)."""
+        return engine.current().device_username(self)
+
+    def credential(self) -> Credential:
+        return Credential(self.pk, self.organization_id, self.workspace_id, self.username)
+
     def clean(self) -> None:
         if (
             self.workspace_id
@@ -145,6 +154,8 @@ class MqttClient(models.Model):
             k for k, v in changes.items() if getattr(self, k) != v
         }
         before = {name: getattr(self, name) for name in changes}
+        # The sessions to end logged in under the old name and workspace.
+        was = self.credential()
         for name, value in changes.items():
             setattr(self, name, value)
         # The same checks as creation (format, uniqueness, workspace of this organization), so the
@@ -164,7 +175,7 @@ class MqttClient(models.Model):
                 details=audit.changes(_described(before), _described({n: getattr(self, n) for n in changes})),
             )
             if revoking:
-                return self._save_revoking(fields)
+                return self._save_revoking(fields, was)
             self.save(update_fields=fields)
             return None
 
@@ -172,16 +183,16 @@ class MqttClient(models.Model):
     # reads those); a client deleted any other way, even from the shell, still reaches the broker.
     def delete(self, *args: Any, **kwargs: Any) -> SessionsEnded:  # type: ignore[override]
         """Delete the credential and end its live sessions."""
-        pk = self.pk
+        credential = self.credential()
         with transaction.atomic():
-            _lock_against_new_sessions([pk])
+            _lock_against_new_sessions([self.pk])
             audit.record(
                 self.organization_id, "client.deleted", self, details={"workspace": self.workspace.name}
             )
             super().delete(*args, **kwargs)
-            return announce_changed([pk])
+            return engine.credentials_changed([credential])
 
-    def _save_revoking(self, fields: list[str]) -> SessionsEnded:
+    def _save_revoking(self, fields: list[str], was: Credential | None = None) -> SessionsEnded:
         with transaction.atomic():
             if self.pk is None:
                 self.save()
@@ -189,7 +200,7 @@ class MqttClient(models.Model):
                 self.save(update_fields=[*fields, "updated"])
                 MqttClient.objects.filter(pk=self.pk).update(credential_version=F("credential_version") + 1)
                 self.refresh_from_db(fields=["credential_version"])
-            return announce_changed([self.pk])
+            return engine.credentials_changed({self.credential(), was or self.credential()})
 
 
 def _described(values: dict[str, Any]) -> dict[str, Any]:
@@ -281,18 +292,6 @@ class LiveSession(models.Model):
     def __str__(self) -> str:
         return f"{self.mqtt_client_id} ({self.remote_address})"
 
-    def disconnect(self) -> SessionsEnded:
-        """An admin's "Disconnect": the broker drops this connection now (a plain kick: the device may
-        reconnect). Nothing in the database changes, so the audit entry stands on its own."""
-        audit.record(
-            self.client.organization_id,
-            "session.disconnected",
-            self,
-            target_name=self.mqtt_client_id,
-            details={"client": self.client.username, "remote_address": self.remote_address},
-        )
-        return disconnect_session(self.pk)
-
 
 # ACL rules: stored here, validated and compiled by acl.language. Every change locks the workspace
 # row, so concurrent edits keep the positions dense and in order, validates before it writes (InvalidRule),
@@ -314,7 +313,7 @@ class AclRuleQuerySet(models.QuerySet["AclRule"]):
             position = self.filter(workspace=workspace).count()
             rule = self.create(workspace=workspace, position=position, **_fields(spec))
             _record(rule, "acl.rule_created", {**_fields(spec), "workspace": workspace.name})
-            announce_rules_changed([workspace.pk])
+            engine.rules_changed([workspace.pk], [spec.client])
         return rule
 
     def set_default(self, workspace: Workspace, permission: str) -> None:
@@ -331,12 +330,14 @@ class AclRuleQuerySet(models.QuerySet["AclRule"]):
             )
             workspace.default_permission = permission
             workspace.save(update_fields=["default_permission"])
-            announce_rules_changed([workspace.pk])
+            engine.rules_changed([workspace.pk])
 
     def replace_policy(self, workspace: Workspace, default: str, specs: Sequence[RuleSpec]) -> None:
         """Replace the default and every rule at once (policy as code). Validates everything first, so
         an invalid rule raises InvalidRule and changes nothing."""
         compile_policy(default, specs)  # raises before anything is written
+        for number, spec in enumerate(specs, 1):
+            _raise_if_invalid(spec, number)
         with transaction.atomic():
             _lock_workspace(workspace)
             self.filter(workspace=workspace).delete()
@@ -352,7 +353,7 @@ class AclRuleQuerySet(models.QuerySet["AclRule"]):
             )
             workspace.default_permission = default
             workspace.save(update_fields=["default_permission"])
-            announce_rules_changed([workspace.pk])
+            engine.rules_changed([workspace.pk])
 
     def naming(self, workspace: Workspace, username: str) -> "AclRuleQuerySet":
         """The rules naming exactly this username (not a prefix, not *): the ones to offer removing
@@ -375,9 +376,11 @@ class AclRuleQuerySet(models.QuerySet["AclRule"]):
         in order and the broker reloads. Returns how many."""
         with transaction.atomic():
             _lock_workspace(workspace)
-            removed, _ = self.filter(workspace=workspace, pk__in=list(rule_ids)).delete()
+            doomed = self.filter(workspace=workspace, pk__in=list(rule_ids))
+            who = set(doomed.values_list("client", flat=True))
+            removed, _ = doomed.delete()
             _renumber(list(self.in_workspace(workspace)))
-            announce_rules_changed([workspace.pk])
+            engine.rules_changed([workspace.pk], who)
         return removed
 
     def export_policy(self, workspace: Workspace) -> dict[str, object]:
@@ -449,7 +452,7 @@ class AclRule(models.Model):
         return name == who
 
     def clean(self) -> None:
-        problems = self.spec().problems()
+        problems = rule_problems(self.spec())
         if problems:
             raise ValidationError(problems)
 
@@ -465,7 +468,7 @@ class AclRule(models.Model):
                 setattr(self, name, value)
             _record(self, "acl.rule_changed", audit.changes(before, _fields(spec)))
             self.save(update_fields=["client", "action", "topic", "permission", "updated"])
-            announce_rules_changed([self.workspace_id])
+            engine.rules_changed([self.workspace_id], [before["client"], spec.client])
 
     def move(self, offset: int) -> None:
         """Move the rule `offset` places (-1 up, +1 down), stopping at either end of the list."""
@@ -481,7 +484,8 @@ class AclRule(models.Model):
             ordered.insert(target, ordered.pop(index))
             _renumber(ordered)
             _record(self, "acl.rule_moved", {"position": [index + 1, target + 1]})
-            announce_rules_changed([self.workspace_id])
+            # Only the clients this rule is for can decide differently with it elsewhere.
+            engine.rules_changed([self.workspace_id], [self.client])
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         """Delete the rule (however it is deleted, even from the shell); the ones below move up and
@@ -491,7 +495,7 @@ class AclRule(models.Model):
             _record(self, "acl.rule_deleted", _fields(self.spec()))
             deleted = super().delete(*args, **kwargs)
             _renumber(list(AclRule.objects.in_workspace(self.workspace)))
-            announce_rules_changed([self.workspace_id])
+            engine.rules_changed([self.workspace_id], [self.client])
         return deleted
 
 
@@ -505,9 +509,14 @@ def _fields(spec: RuleSpec) -> dict[str, str]:
     return {"client": spec.client, "action": spec.action, "topic": spec.topic, "permission": spec.permission}
 
 
-def _raise_if_invalid(spec: RuleSpec) -> None:
-    if problems := spec.problems():
-        raise InvalidRule(0, problems)
+def rule_problems(spec: RuleSpec) -> dict[str, str]:
+    """What is wrong with a rule: in the ACL language, or for the broker engine that runs."""
+    return spec.problems() or engine.current().rule_problems(spec)
+
+
+def _raise_if_invalid(spec: RuleSpec, index: int = 0) -> None:
+    if problems := rule_problems(spec):
+        raise InvalidRule(index, problems)
 
 
 def _lock_workspace(workspace: Workspace) -> None:

@@ -4,8 +4,8 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from clients import credentials
-from clients.hints import SessionsEnded, announce_changed
+from clients import credentials, engine
+from clients.engine import SessionsEnded
 from clients.models import AclRule, MqttClient
 from workspaces import audit
 from workspaces.models import Organization, Workspace
@@ -75,11 +75,11 @@ def delete_client(client: MqttClient, *, remove_rules: bool = False) -> tuple[Se
 def delete_workspace(workspace: Workspace) -> SessionsEnded:
     """Delete a workspace and every client in it, ending their live sessions."""
     # Locked: see MqttClient.delete(); the broker must not add sessions to rows we are deleting.
-    client_ids = list(workspace.mqtt_clients.select_for_update().values_list("pk", flat=True))
-    usernames = list(workspace.mqtt_clients.order_by("username").values_list("username", flat=True))
+    doomed = [c.credential() for c in workspace.mqtt_clients.select_for_update().order_by("username")]
+    usernames = [c.username for c in doomed]
     audit.record(
         workspace.organization_id, "workspace.deleted", workspace, details={"clients_deleted": usernames}
     )
     workspace.mqtt_clients.all().delete()
     workspace.delete()
-    return announce_changed(client_ids)
+    return engine.credentials_changed(doomed)

@@ -6,7 +6,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
-from clients.models import LiveSession
+from clients import engine
+from clients.engine import Session
 from workspaces.access import require_change
 from workspaces.http import AuthedRequest, done, render_dialog, wants_partial
 
@@ -17,26 +18,15 @@ SESSIONS_SHOWN = 500
 @require_GET
 @vary_on_headers("HX-Request")
 def session_list(request: AuthedRequest) -> HttpResponse:
-    sessions = (
-        LiveSession.objects.alive()
-        .in_org(request.organization)
-        .select_related("client", "client__workspace")
-        .order_by("-connected_since")
-    )
-    context = {"nav": "sessions", "sessions": list(sessions[:SESSIONS_SHOWN]), "limit": SESSIONS_SHOWN}
+    sessions = engine.current().live_sessions(request.organization)
+    context = {"nav": "sessions", "sessions": sessions[:SESSIONS_SHOWN], "limit": SESSIONS_SHOWN}
     template = "clients/sessions.html#session-table" if wants_partial(request) else "clients/sessions.html"
     return render(request, template, context)
 
 
-def session_of(request: AuthedRequest, pk: int) -> LiveSession:
-    # LiveSession reaches its organization through its client, so access.get_in_org does not apply.
-    session = (
-        LiveSession.objects.alive()
-        .in_org(request.organization)
-        .select_related("client")
-        .filter(pk=pk)
-        .first()
-    )
+def session_of(request: AuthedRequest, pk: int) -> Session:
+    # A live session reaches its organization through its client, so access.get_in_org does not apply.
+    session = next((s for s in engine.current().live_sessions(request.organization) if s.pk == pk), None)
     if session is None:
         raise Http404("No such live session.")
     return session
@@ -47,7 +37,7 @@ def session_disconnect(request: AuthedRequest, pk: int) -> HttpResponse:
     session = session_of(request, pk)
     require_change(request)
     if request.method == "POST":
-        ended = session.disconnect()
+        ended = engine.disconnect(session)
         return done(
             request,
             f"Disconnected {session.mqtt_client_id}.",

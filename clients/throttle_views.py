@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
-from clients import hints
+from clients import engine
 from clients.models import MqttClient
 from workspaces.access import require_change
 from workspaces.http import AuthedRequest, done, render_dialog, wants_partial
@@ -21,7 +21,7 @@ from workspaces.http import AuthedRequest, done, render_dialog, wants_partial
 @vary_on_headers("HX-Request")
 def throttle_list(request: AuthedRequest) -> HttpResponse:
     organization = request.organization
-    entries = hints.throttled(organization.id)
+    entries = engine.current().throttled(organization.id, None)
     names = {e.username for e in entries or [] if e.username}
     clients = {
         c.username.lower(): c
@@ -52,7 +52,7 @@ def throttle_clear(request: AuthedRequest) -> HttpResponse:
     username = params.get("username", "").strip()[:128] or None
     address = params.get("address", "").strip()[:100] or None
     if request.method == "POST":
-        cleared = hints.clear_throttle(request.organization.id, username=username, address=address)
+        cleared = engine.current().clear_throttle(request.organization.id, username=username, address=address)
         what = username or address or "every throttled username and address"
         return done(
             request,

@@ -24,10 +24,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
-from clients import credentials, hints, provisioning
+from clients import credentials, engine, provisioning
+from clients.engine import Session, SessionsEnded
 from clients.forms import AccessCheckForm, ClientCreateForm, ClientEditForm, PasswordResetForm
-from clients.hints import SessionsEnded
-from clients.models import AclRule, LiveSession, MqttClient
+from clients.models import AclRule, MqttClient
 from workspaces.access import get_in_org, require_change
 from workspaces.http import AuthedRequest, done, render_dialog, wants_partial
 from workspaces.models import Workspace
@@ -83,7 +83,7 @@ def client_list(request: AuthedRequest) -> HttpResponse:
     page = Paginator(clients, CLIENTS_PER_PAGE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     # One query for the presence of the whole page, whatever its size.
-    live_counts = LiveSession.objects.alive().count_by_client(rows)
+    live_counts = engine.current().count_by_client(rows)
     for client in rows:
         client.live_count = live_counts.get(client.pk, 0)  # type: ignore[attr-defined]
 
@@ -230,7 +230,7 @@ def client_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         "client": client,
         "sessions": live_sessions_of(client),
         **history_of(client),
-        "throttles": hints.throttled(client.organization_id, client.username),
+        "throttles": engine.current().throttled(client.organization_id, client.username),
     }
     if wants_partial(request) and request.htmx.target == "client-facts":
         return render(request, "clients/detail.html#client-facts", context)
@@ -261,8 +261,8 @@ def rules_of(client: MqttClient, query: Any) -> dict[str, Any]:
     return {"rules": rules, "check_form": form, "decision": decision}
 
 
-def live_sessions_of(client: MqttClient) -> list[LiveSession]:
-    return list(LiveSession.objects.alive().filter(client=client).order_by("-connected_since"))
+def live_sessions_of(client: MqttClient) -> list[Session]:
+    return engine.current().live_sessions(client.organization, client)
 
 
 # Enough to see a pattern; older connections are pruned after CONNECTION_HISTORY_DAYS anyway.
@@ -296,7 +296,8 @@ def client_history(request: AuthedRequest, pk: int) -> HttpResponse:
 def client_throttle(request: AuthedRequest, pk: int) -> HttpResponse:
     """The detail page's throttle panel, refreshed after a Clear."""
     client = client_of(request, pk)
-    context = {"client": client, "throttles": hints.throttled(client.organization_id, client.username)}
+    throttles = engine.current().throttled(client.organization_id, client.username)
+    context = {"client": client, "throttles": throttles}
     return render(request, "clients/detail.html#client-throttle", context)
 
 

@@ -60,6 +60,28 @@ TLS_KEY = env_str("CLOUDSIGNAL_TLS_KEY")
 MQTT_MAX_PAYLOAD_SIZE = env_int(
     "CLOUDSIGNAL_MQTT_MAX_PAYLOAD_SIZE", 1024 * 1024, minimum=1024, maximum=256 * 1024 * 1024 - 65_545
 )
+# Which broker the dashboard governs: `embedded` (ours, `manage.py runbroker`) or `rabbitmq` (a RabbitMQ
+# cluster that asks CloudSignal's auth endpoints who may log in; cloudsignal/rabbitmq).
+BROKER = env_str("CLOUDSIGNAL_BROKER", "embedded")
+BROKER_ENGINES = {
+    "embedded": "clients.embedded.EmbeddedEngine",
+    "rabbitmq": "cloudsignal.rabbitmq.engine.RabbitEngine",
+}
+if BROKER not in BROKER_ENGINES:
+    raise ImproperlyConfigured(f"CLOUDSIGNAL_BROKER must be embedded or rabbitmq, not {BROKER!r}.")
+BROKER_ENGINE = BROKER_ENGINES[BROKER]
+# RabbitMQ: its management API on every node (any live one answers for the cluster), the admin user
+# CloudSignal uses there, and the secret in the auth endpoints' path (/rabbitmq-auth/<secret>/...),
+# which RabbitMQ's rabbitmq_auth_backend_http must be configured with.
+RABBITMQ_MANAGEMENT_URLS = env_list("CLOUDSIGNAL_RABBITMQ_MANAGEMENT_URLS", [])
+RABBITMQ_USER = env_str("CLOUDSIGNAL_RABBITMQ_USER", "cloudsignal")
+RABBITMQ_PASSWORD = env_str("CLOUDSIGNAL_RABBITMQ_PASSWORD")
+RABBITMQ_AUTH_SECRET = env_str("CLOUDSIGNAL_RABBITMQ_AUTH_SECRET")
+if BROKER == "rabbitmq" and not (RABBITMQ_MANAGEMENT_URLS and RABBITMQ_PASSWORD and RABBITMQ_AUTH_SECRET):
+    raise ImproperlyConfigured(
+        "CLOUDSIGNAL_BROKER=rabbitmq needs CLOUDSIGNAL_RABBITMQ_MANAGEMENT_URLS, "
+        "CLOUDSIGNAL_RABBITMQ_PASSWORD and CLOUDSIGNAL_RABBITMQ_AUTH_SECRET."
+    )
 # The broker listens here for "these credentials changed" hints from web and CLI processes.
 BROKER_CONTROL_SOCKET = Path(env_str("CLOUDSIGNAL_BROKER_SOCKET") or DATA_DIR / "broker.sock")
 # The broker's listeners (each may have its own address) and limits. Read here only: the broker's

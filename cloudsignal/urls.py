@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from clients.workspace_views import workspace_delete
 from cloudsignal import views
 from cloudsignal.api import urls as api_urls
+from cloudsignal.rabbitmq import auth_views as rabbitmq_auth
 from workspaces import urls as workspace_urls
 from workspaces import views as workspace_views
 from workspaces.forms import EmailLoginForm
@@ -28,6 +29,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("organization/switch/", workspace_views.switch_organization, name="switch-organization"),
     path("healthz", views.healthz, name="healthz"),
+    # Asked by RabbitMQ's auth_http backend (CLOUDSIGNAL_BROKER=rabbitmq); 404 without the secret.
+    path("rabbitmq-auth/<str:secret>/<str:question>", rabbitmq_auth.ask, name="rabbitmq-auth"),
     path("help/username-format/", views.help_username_format, name="help-username-format"),
     path("help/first-connection/", views.help_first_connection, name="help-first-connection"),
     path("help/ca-certificate.pem", views.ca_certificate, name="ca-certificate"),

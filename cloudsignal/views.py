@@ -8,7 +8,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from clients.models import USERNAME_HELP
+from clients.models import USERNAME_HELP, MqttClient
 from cloudsignal.broker.tls import self_signed_paths
 from workspaces.http import AuthedRequest
 
@@ -26,9 +26,14 @@ def help_username_format(request: AuthedRequest) -> HttpResponse:
 
 @require_GET
 def help_first_connection(request: AuthedRequest) -> HttpResponse:
+    example = MqttClient(
+        username="agent-research-01",
+        organization=request.organization,
+        workspace=request.organization.default_workspace,
+    )
     context = {
         "nav": "help",
-        "full_username": f"agent-research-01@{request.organization.pk}",
+        "full_username": example.device_username,
         "tls_cert_configured": bool(settings.TLS_CERT),
         "self_signed_cert": broker_certificate(),
     }

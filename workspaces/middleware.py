@@ -29,8 +29,11 @@ class FirstRunMiddleware:
 
 
 def _is_exempt(path: str, setup_path: str) -> bool:
-    # The REST API answers for itself (401 without a key; no key exists before setup anyway).
-    return path == setup_path or path.startswith(("/static/", "/api/")) or path == "/healthz"
+    # The REST API answers for itself (401 without a key; no key exists before setup anyway), and so
+    # do RabbitMQ's auth questions (deny: no credential exists before setup).
+    return (
+        path == setup_path or path.startswith(("/static/", "/api/", "/rabbitmq-auth/")) or path == "/healthz"
+    )
 
 
 class CurrentOrganizationMiddleware:

@@ -6,6 +6,7 @@ from typing import Any
 from django import forms
 
 from acl import language as acl
+from clients import engine
 from clients.models import AclRule, MqttClient
 from workspaces.models import Workspace
 
@@ -70,6 +71,10 @@ class RuleForm(forms.Form):
     def clean_topic(self) -> str:
         topic: str = self.cleaned_data["topic"]
         if problem := acl.validate_rule_topic(topic):
+            raise forms.ValidationError(problem)
+        # What the running broker engine cannot enforce (a `.` in a topic, with RabbitMQ).
+        anywhere = acl.RuleSpec(client="*", action=acl.ALL, topic=topic, permission=acl.ALLOW)
+        if problem := engine.current().rule_problems(anywhere).get("topic"):
             raise forms.ValidationError(problem)
         return topic
 

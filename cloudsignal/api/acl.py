@@ -38,6 +38,7 @@ def replace_policy(request: ApiRequest, workspace_id: int, payload: PolicyIn) ->
     require_admin(request)
     try:
         default, specs = parse_policy(payload.dict())
+        AclRule.objects.replace_policy(workspace, default, specs)
     except InvalidRule as exc:
         # The command line's message ("rule 2: topic: ..."), and each field by its place in the list.
         fields: dict[str | None, list[str]] = {
@@ -46,7 +47,6 @@ def replace_policy(request: ApiRequest, workspace_id: int, payload: PolicyIn) ->
         raise Invalid(fields, detail=f"{str(exc).rstrip('.')}. Nothing was changed.") from None
     except ValueError as exc:
         raise Invalid({None: [str(exc)]}) from None
-    AclRule.objects.replace_policy(workspace, default, specs)
     return AclRule.objects.export_policy(workspace)
 
 

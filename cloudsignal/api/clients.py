@@ -9,10 +9,10 @@ from django.core.paginator import Paginator
 from django.db import IntegrityError
 from ninja import Field, Query, Router, Schema, Status
 
-from clients import credentials, provisioning
+from clients import credentials, engine, provisioning
+from clients.engine import Session, SessionsEnded
 from clients.forms import ClientCreateForm, ClientEditForm, PasswordResetForm
-from clients.hints import SessionsEnded
-from clients.models import LiveSession, MqttClient
+from clients.models import MqttClient
 from cloudsignal.api.auth import ApiRequest, require_admin
 from cloudsignal.api.errors import Invalid
 from cloudsignal.api.responses import responses
@@ -51,7 +51,7 @@ def client_of(request: ApiRequest, client_id: int) -> MqttClient:
 
 
 def live_count(client: MqttClient) -> int:
-    return LiveSession.objects.alive().filter(client=client).count()
+    return engine.current().count_by_client([client]).get(client.pk, 0)
 
 
 def client_out(client: MqttClient, live: int | None = None) -> dict[str, Any]:
@@ -81,7 +81,7 @@ def ended_out(ended: SessionsEnded | None) -> dict[str, Any]:
     }
 
 
-def session_out(session: LiveSession) -> dict[str, Any]:
+def session_out(session: Session) -> dict[str, Any]:
     return {
         "id": session.pk,
         "client_id": session.client_id,
@@ -107,7 +107,7 @@ def list_clients(request: ApiRequest, filters: Query[ClientFilters]) -> dict[str
     paginator = Paginator(clients, filters.page_size)
     page = paginator.get_page(filters.page)
     rows = list(page.object_list)
-    live = LiveSession.objects.alive().count_by_client(rows)
+    live = engine.current().count_by_client(rows)
     return {
         "items": [client_out(c, live.get(c.pk, 0)) for c in rows],
         "count": paginator.count,
@@ -221,8 +221,7 @@ def delete_client(request: ApiRequest, client_id: int) -> dict[str, Any]:
 )
 def client_sessions(request: ApiRequest, client_id: int) -> list[dict[str, Any]]:
     client = client_of(request, client_id)
-    sessions = LiveSession.objects.alive().filter(client=client).select_related("client")
-    return [session_out(s) for s in sessions.order_by("-connected_since")]
+    return [session_out(s) for s in engine.current().live_sessions(client.organization, client)]
 
 
 @router.post(
@@ -234,10 +233,7 @@ def disconnect_client(request: ApiRequest, client_id: int) -> dict[str, Any]:
     """Drop every live session of the client now (a plain kick: its devices may reconnect)."""
     client = client_of(request, client_id)
     require_admin(request)
-    outcomes = [
-        session.disconnect()
-        for session in LiveSession.objects.alive().filter(client=client).select_related("client")
-    ]
+    outcomes = [engine.disconnect(s) for s in engine.current().live_sessions(client.organization, client)]
     if not outcomes:
         return ended_out(None)
     reachable = all(ended.broker_reachable for ended in outcomes)

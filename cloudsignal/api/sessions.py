@@ -3,9 +3,10 @@
 from typing import Any
 
 from django.core.paginator import Paginator
+from django.http import Http404
 from ninja import Field, Query, Router, Schema
 
-from clients.models import LiveSession
+from clients import engine
 from cloudsignal.api.auth import ApiRequest, require_admin
 from cloudsignal.api.clients import ended_out, session_out
 from cloudsignal.api.responses import responses
@@ -19,14 +20,14 @@ class Paging(Schema):
     page_size: int = Field(100, ge=1, le=500)
 
 
-def live_sessions(request: ApiRequest) -> Any:
-    return LiveSession.objects.alive().in_org(request.auth.organization).select_related("client")
+def live_sessions(request: ApiRequest) -> list[engine.Session]:
+    return engine.current().live_sessions(request.auth.organization)
 
 
 @router.get("/sessions", response=responses(SessionPage), summary="List live sessions")
 def list_sessions(request: ApiRequest, paging: Query[Paging]) -> dict[str, Any]:
     """Every live MQTT session of the organization, newest first."""
-    paginator = Paginator(live_sessions(request).order_by("-connected_since", "-pk"), paging.page_size)
+    paginator = Paginator(live_sessions(request), paging.page_size)
     page = paginator.get_page(paging.page)
     return {
         "items": [session_out(s) for s in page.object_list],
@@ -43,6 +44,8 @@ def list_sessions(request: ApiRequest, paging: Query[Paging]) -> dict[str, Any]:
 )
 def disconnect_session(request: ApiRequest, session_id: int) -> dict[str, Any]:
     """Drop this connection now (a plain kick: the device may reconnect)."""
-    session = live_sessions(request).get(pk=session_id)
+    session = next((s for s in live_sessions(request) if s.pk == session_id), None)
+    if session is None:
+        raise Http404("No such live session.")
     require_admin(request)
-    return ended_out(session.disconnect())
+    return ended_out(engine.disconnect(session))

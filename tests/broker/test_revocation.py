@@ -8,6 +8,7 @@ import pytest
 from django.db import transaction
 
 from clients import hints
+from clients.engine import SessionsEnded
 from clients.models import BrokerNode, ConnectionRecord, LiveSession, MqttClient
 from clients.provisioning import reset_password
 from cloudsignal.broker.auth import Login, Refusal
@@ -58,7 +59,7 @@ def test_a_revoking_change_ends_live_sessions_within_a_second(
     assert first.wait_disconnected(1.0)
     assert second.wait_disconnected(1.0 - (time.monotonic() - started) + 0.01)
     ended = outcome[1] if isinstance(outcome, tuple) else outcome
-    assert isinstance(ended, hints.SessionsEnded)
+    assert isinstance(ended, SessionsEnded)
     assert (ended.broker_reachable, ended.count) == (True, 2)
     assert "2 live sessions were disconnected" in ended.describe()
 

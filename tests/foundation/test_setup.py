@@ -112,6 +112,8 @@ PUBLIC = {"/setup/", "/login/", "/healthz", "/invitations/x/", "/account/set-pas
 # The REST API authenticates every request with its key (tests/api): no sign-in page there.
 API = "/api/v1/"
 API_PUBLIC = {"/api/v1/docs", "/api/v1/openapi.json"}
+# RabbitMQ's auth questions carry a shared secret in the path instead (tests/rabbitmq/test_auth_endpoints.py).
+RABBITMQ_AUTH = "/rabbitmq-auth/"
 
 
 def test_the_url_list_is_not_empty() -> None:
@@ -120,7 +122,8 @@ def test_the_url_list_is_not_empty() -> None:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "path", [p for p in _all_paths() if p not in PUBLIC and not p.startswith(("/static/", API))]
+    "path",
+    [p for p in _all_paths() if p not in PUBLIC and not p.startswith(("/static/", API, RABBITMQ_AUTH))],
 )
 def test_login_required_on_every_page(owner: User, path: str) -> None:
     """Signed out, every page but setup, login and the health check sends you to sign in."""

@@ -287,7 +287,7 @@ class TestCaCertificate:
 
 
 def test_a_bulk_action_reports_the_sessions_of_all_its_changes_together() -> None:
-    from clients.hints import SessionsEnded
+    from clients.engine import SessionsEnded
 
     answered = [
         SessionsEnded(1, broker_reachable=True, sent=True),

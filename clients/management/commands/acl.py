@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from acl.language import RuleSpec, parse_policy
+from acl.language import InvalidRule, RuleSpec, parse_policy
 from clients.models import AclRule
 from workspaces.cli import organization_by_id, workspace_by_name
 
@@ -40,7 +40,10 @@ class Command(BaseCommand):
         # The file first: a bad one is reported the same whatever the database holds.
         default, specs = self._read(options["file"])
         workspace = workspace_by_name(organization_by_id(options["org"]), options["workspace"])
-        AclRule.objects.replace_policy(workspace, default, specs)
+        try:
+            AclRule.objects.replace_policy(workspace, default, specs)
+        except InvalidRule as exc:  # what the running broker engine cannot enforce
+            raise CommandError(f"{str(exc).rstrip('.')}. Nothing was changed.") from None
         noun = "rule" if len(specs) == 1 else "rules"
         self.stderr.write(f"Imported {len(specs)} {noun} into {workspace.name}; default: {default}.")
 

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from clients import provisioning
-from clients.hints import SessionsEnded
+from clients.engine import SessionsEnded
 from clients.models import MqttClient
 from workspaces.cli import organization_by_id, workspace_by_name
 from workspaces.models import Organization

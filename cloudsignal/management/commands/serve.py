@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError, connections
 
 from cloudsignal.listen import bind_tcp
+from cloudsignal.rabbitmq import reconcile
 from workspaces import audit
 from workspaces.onboarding import setup_token
 
@@ -46,7 +47,9 @@ class Command(BaseCommand):
         sock = bind_tcp(settings.HTTP_HOST, settings.HTTP_PORT, "CLOUDSIGNAL_HTTP_PORT")
         host, port = sock.getsockname()[:2]
         self.broker_failed = False
-        broker = None if options["no_broker"] else self._start_broker()
+        # With RabbitMQ the cluster is the broker; this process answers its auth questions.
+        embedded = settings.BROKER == "embedded"
+        broker = None if options["no_broker"] or not embedded else self._start_broker()
         config = uvicorn.Config(
             "cloudsignal.asgi:application",
             lifespan="off",
@@ -61,6 +64,8 @@ class Command(BaseCommand):
             # nothing must not look healthy.
             threading.Thread(target=self._watch_broker, args=(broker, server), daemon=True).start()
         threading.Thread(target=prune_audit_daily, daemon=True).start()
+        if not embedded:
+            threading.Thread(target=reconcile.keep_in_step, daemon=True).start()
         self.stdout.write(f"CloudSignal dashboard on http://{host}:{port}/", ending="\n")
         if not get_user_model().objects.exists():
             # The first run's only way in: whoever can read this console (or `docker compose logs`).
