@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from django import db
-from django.apps import apps
 from django.conf import settings
 
 from clients.engine import SessionsEnded, Throttled
+from clients.models import BrokerNode
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +104,8 @@ def broker_sockets() -> list[str]:
     registers its own in its BrokerNode row). Changes go to every one: a broker answers warm logins
     from memory, so one that was not told could let a revoked credential in until it reconciles."""
     configured = str(settings.BROKER_CONTROL_SOCKET)
-    # By name: clients.models imports this module.
-    nodes = apps.get_model("clients", "BrokerNode").objects
     try:
-        others = list(nodes.running().values_list("control_socket", flat=True))
+        others = list(BrokerNode.objects.running().values_list("control_socket", flat=True))
     except db.Error as exc:
         log.warning("running brokers not listed (%s); telling the configured one only", exc)
         others = []
